@@ -1,0 +1,42 @@
+#ifndef PROCTOR_GIT_H
+#define PROCTOR_GIT_H
+/* Fetching submissions with libgit2: a cache of bare mirrors, exact-commit checkouts, limits.
+ * Callable from any thread after pr_git_global_init(); blocking (daemon: libuv threadpool). */
+
+#include <stdint.h>
+
+#include "proctor/error.h"
+
+typedef struct pr_git_limits {
+    uint64_t max_bytes; /* total size of the checked-out files; 0 = 256 MiB */
+    uint64_t max_files; /* number of files in the checked-out tree; 0 = 20000 */
+} pr_git_limits;
+
+typedef struct pr_git_info {
+    char commit[41];       /* 40 hex of the commit checked out */
+    char ref[256];         /* the ref as resolved ("HEAD" -> "refs/heads/main") */
+    char author[256];      /* "Name <email>", valid UTF-8 */
+    char committed_at[32]; /* RFC 3339, UTC */
+    uint64_t bytes;        /* size of the checked-out tree */
+    uint64_t files;        /* files in the checked-out tree */
+    int fetched_objects;   /* objects received by this fetch (0 when the mirror had them) */
+} pr_git_info;
+
+/** git_libgit2_init() and global options; main thread, once. */
+int pr_git_global_init(pr_error *err);
+void pr_git_global_cleanup(void);
+
+/** Fetches repo (local path, file://, https://, ssh://) into a bare mirror under cache_dir
+ * (created if missing; one mirror per repository URL, so later fetches move only new objects),
+ * resolves ref (branch, tag, full or abbreviated commit; NULL = the remote HEAD) and checks the
+ * commit out into dest_dir, which must not exist yet. Symlinks in the tree are written as
+ * symlinks and never followed by proctor; a tree over the limits is refused (PR_ELIMIT) with a
+ * message naming the limit. Errors: PR_ENOTFOUND (no such repo or ref), PR_EGIT, PR_ELIMIT. */
+int pr_git_fetch(pr_git_info *out, const char *repo, const char *ref, const char *cache_dir,
+                 const char *dest_dir, const pr_git_limits *limits, pr_error *err);
+
+/** Resolves ref (a branch name or NULL for HEAD) on the remote without fetching objects
+ * (ls-remote). Writes the 40-hex commit to sha_out. */
+int pr_git_ls_remote(char sha_out[41], const char *repo, const char *ref, pr_error *err);
+
+#endif

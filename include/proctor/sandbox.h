@@ -1,0 +1,141 @@
+#ifndef PROCTOR_SANDBOX_H
+#define PROCTOR_SANDBOX_H
+/* Run one program in a fresh, locked-down box: user, PID, mount, network, IPC, UTS and cgroup
+ * namespaces, a pivot_root'ed root of read-only system binds, no_new_privs, no capabilities, a
+ * default-deny seccomp allowlist per profile, cgroup (v2, else v1) and rlimit limits.
+ *
+ * The sandbox module knows nothing of JSON, git, libuv or challenges: callers render sbx_result
+ * themselves (runner/sbxjson.c). Every function may be called from any thread unless noted;
+ * sbx_global_init() must have run once first (main does it). */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proctor/error.h"
+
+typedef enum sbx_verdict {
+    SBX_OK = 0, /* ran and exited 0 */
+    SBX_RE,     /* nonzero exit or killed by a signal */
+    SBX_TLE,    /* CPU-time limit */
+    SBX_WLE,    /* wall-clock limit */
+    SBX_MLE,    /* memory limit (cgroup OOM kill or allocation refused) */
+    SBX_OLE,    /* file size / output limit */
+    SBX_SV,     /* forbidden system call; sbx_result.violation names it */
+    SBX_IE      /* the sandbox itself failed; sbx_result.message says why */
+} sbx_verdict;
+
+typedef enum sbx_net {
+    SBX_NET_NONE = 0,    /* a new network namespace with no interface up */
+    SBX_NET_LOOPBACK = 1 /* a new network namespace with lo up (127.0.0.1, ::1) */
+} sbx_net;
+
+typedef struct sbx_limits {
+    uint64_t cpu_ms;   /* CPU time of the whole tree (cgroup accounting); 0 = none */
+    uint64_t wall_ms;  /* wall clock from exec; 0 = none */
+    uint64_t mem_mb;   /* resident memory of the whole tree (cgroup), not address space */
+    uint64_t procs;    /* processes + threads (pids cgroup, else RLIMIT_NPROC per box uid) */
+    uint64_t fsize_kb; /* RLIMIT_FSIZE: largest file written, stdout files included */
+    uint64_t nofile;   /* RLIMIT_NOFILE */
+    uint64_t tmp_mb;   /* size of the private tmpfs /tmp (also caps its inodes) */
+    uint64_t stack_mb; /* RLIMIT_STACK; 0 = 8 MiB */
+} sbx_limits;
+
+/* Defaults used where a field is 0 and by `proctor sandbox` without options. */
+#define SBX_DEFAULT_CPU_MS   10000
+#define SBX_DEFAULT_WALL_MS  20000
+#define SBX_DEFAULT_MEM_MB   256
+#define SBX_DEFAULT_PROCS    64
+#define SBX_DEFAULT_FSIZE_KB 65536
+#define SBX_DEFAULT_NOFILE   256
+#define SBX_DEFAULT_TMP_MB   64
+
+typedef struct sbx_bind {
+    const char *src; /* host path (absolute) */
+    const char *dst; /* path inside the box; NULL = same as src */
+    bool writable;   /* false: read-only bind (MS_RDONLY|MS_NOSUID|MS_NODEV) */
+} sbx_bind;
+
+typedef struct sbx_spec {
+    const char *const *argv; /* argv[0]: absolute path inside the box, or a name searched in
+                                the box's PATH (/usr/local/bin:/usr/bin:/bin) */
+    const char *const *envp; /* NULL: PATH, HOME=/tmp, LANG=C.UTF-8 only (host env scrubbed) */
+    const sbx_bind *binds;   /* extra binds on top of the profile's system binds */
+    size_t nbinds;
+    const char *chdir;   /* working directory inside the box; NULL = "/" */
+    sbx_net net;         /* always a new netns */
+    const char *profile; /* seccomp profile: "default" (C, static), "python", "node", "go",
+                            "build" (compilers, make); NULL = "default" */
+    sbx_limits limits;   /* 0 fields take the defaults above */
+    int stdin_fd;        /* -1: /dev/null. Duplicated into the box, never closed by sbx_ */
+    int stdout_fd;       /* -1: /dev/null. A regular file is subject to fsize_kb (OLE) */
+    int stderr_fd;       /* -1: /dev/null */
+    int slot;            /* worker slot >= 0, picks unique box uids; -1 = derived from pid */
+    int cpu;             /* pin the box to this CPU (cpuset/affinity); -1 = no pinning */
+    int netns_fd;        /* >= 0: join this network namespace instead of making one (stdio
+                            runs reuse one per worker slot); -1 = new */
+} sbx_spec;
+
+/** Fills spec with the defaults (all fds -1, slot -1, cpu -1, profile "default"). */
+void sbx_spec_init(sbx_spec *spec);
+
+typedef struct sbx_isolation {
+    bool userns, pidns, netns, mntns, ipcns, utsns, cgroupns;
+    bool seccomp;
+    bool no_new_privs;
+    bool caps_dropped;
+    const char *cgroup; /* static string: "v2", "v1" or "none" */
+} sbx_isolation;
+
+typedef struct sbx_result {
+    sbx_verdict verdict;
+    int exit_code;       /* valid when signal == 0 */
+    int signal;          /* 0 when the program exited normally */
+    uint64_t cpu_ms;     /* user + system of the whole tree */
+    uint64_t wall_ms;    /* from exec to the end of the last process */
+    uint64_t max_rss_kb; /* peak resident memory of the tree (cgroup), else of the program */
+    char violation[64];  /* SV: name of the forbidden syscall; else "" */
+    char message[256];   /* IE and limit details, one line; else "" */
+    sbx_isolation isolation;
+} sbx_result;
+
+/** Stable short name, "OK" ... "IE". */
+const char *sbx_verdict_name(sbx_verdict v);
+
+/** Process-wide set-up: finds proctor's own cgroups (read from /proc/self/cgroup), compiles the
+ * seccomp profiles once. Call once from main before any thread starts. Returns 0 or < 0; a host
+ * without cgroups is not an error (isolation.cgroup reports "none"). */
+int sbx_global_init(pr_error *err);
+/** Removes proctor's cgroups and frees compiled profiles. Main thread, at exit. */
+void sbx_global_cleanup(void);
+
+/** Runs spec to completion. Returns 0 whenever the program ran, whatever its verdict (the
+ * verdict is data); returns < 0 with err set only when the sandbox could not be built, and then
+ * out->verdict is SBX_IE with out->message set too. Blocks the calling thread. */
+int sbx_run(sbx_result *out, const sbx_spec *spec, pr_error *err);
+
+/* Long-running boxes (HTTP challenges): start, talk to it through its netns, stop. */
+typedef struct sbx_proc sbx_proc;
+
+/** Starts spec and returns at once; the caller owns *out (sbx_proc_free). */
+int sbx_spawn(sbx_proc **out, const sbx_spec *spec, pr_error *err);
+/** An fd (O_CLOEXEC, owned by p) of the box's network namespace, for setns(2) from a thread
+ * that then creates sockets inside the box. -1 if unavailable. */
+int sbx_proc_netns_fd(const sbx_proc *p);
+/** CPU time used so far by the whole box (cgroup accounting), in microseconds. */
+uint64_t sbx_proc_cpu_us(const sbx_proc *p);
+/** Current resident memory of the box in KiB (cgroup). */
+uint64_t sbx_proc_rss_kb(const sbx_proc *p);
+/** Kills the whole box (every process in it). Idempotent. */
+void sbx_proc_kill(sbx_proc *p);
+/** Waits for the box to end while enforcing its limits (wall, CPU, memory), then fills out.
+ * Returns 0 or < 0 as sbx_run does. Call once. Blocks. */
+int sbx_proc_wait(sbx_proc *p, sbx_result *out, pr_error *err);
+/** Kills if still running, removes its cgroups, frees. NULL-safe. */
+void sbx_proc_free(sbx_proc *p);
+
+/** Creates a network namespace with lo up, owned by a fresh user namespace, for reuse by many
+ * stdio runs (sbx_spec.netns_fd). Returns the fd (O_CLOEXEC) or < 0. */
+int sbx_netns_new(pr_error *err);
+
+#endif

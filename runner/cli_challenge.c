@@ -1,0 +1,12 @@
+#include "cli.h"
+
+#include <stdio.h>
+
+/* Placeholder until this sub-command lands. */
+int pr_cli_challenge(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    fprintf(stderr, "proctor challenge: not built yet\n");
+    return 2;
+}

@@ -1,0 +1,12 @@
+#include "cli.h"
+
+#include <stdio.h>
+
+/* Placeholder until this sub-command lands. */
+int pr_cli_report(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    fprintf(stderr, "proctor report: not built yet\n");
+    return 2;
+}
