@@ -15,7 +15,10 @@ typedef struct pr_buf {
     size_t max; /* hard cap on len; going past it fails with PR_ELIMIT */
 } pr_buf;
 
-#define PR_BUF_INIT(maxbytes) {NULL, 0, 0, (maxbytes)}
+#define PR_BUF_INIT(maxbytes)  \
+    {                          \
+        NULL, 0, 0, (maxbytes) \
+    }
 
 /** Initialises an empty buffer that may grow to max bytes. */
 void pr_buf_init(pr_buf *b, size_t max);

@@ -19,7 +19,7 @@ typedef struct pr_test_meta {
 } pr_test_meta;
 
 typedef struct pr_challenge {
-    char *dir;           /* absolute path of the pack */
+    char *dir; /* absolute path of the pack */
     char *id, *version, *title;
     char *kind_name;     /* "stdio", "http", "sql" */
     char **runtimes;     /* NULL-terminated allowed runtime names */
@@ -27,8 +27,8 @@ typedef struct pr_challenge {
     json_t *multipliers; /* owned; {"python": 3.0, ...} time multipliers per runtime, or NULL */
     pr_test_meta *tests; /* owned; the manifest's "tests", in order */
     size_t ntests;
-    char digest[65];     /* sha256 hex over the pack's files (sorted paths and contents) */
-    json_t *manifest;    /* owned; the parsed challenge.json */
+    char digest[65];            /* sha256 hex over the pack's files (sorted paths and contents) */
+    json_t *manifest;           /* owned; the parsed challenge.json */
     const struct pr_kind *kind; /* from the registry */
     void *kind_state;           /* owned via kind->free */
 } pr_challenge;

@@ -37,18 +37,18 @@ void pr_assert_fail(const char *expr, const char *file, int line);
 
 /* Debug: abort. Release: log and return PR_EINTERNAL from the calling function. */
 #ifdef NDEBUG
-#define PR_ASSERT(x)                                                                               \
-    do {                                                                                           \
-        if (!(x)) {                                                                                \
-            pr_assert_fail(#x, __FILE__, __LINE__);                                                \
-            return PR_EINTERNAL;                                                                   \
-        }                                                                                          \
+#define PR_ASSERT(x)                                \
+    do {                                            \
+        if (!(x)) {                                 \
+            pr_assert_fail(#x, __FILE__, __LINE__); \
+            return PR_EINTERNAL;                    \
+        }                                           \
     } while (0)
 #else
-#define PR_ASSERT(x)                                                                               \
-    do {                                                                                           \
-        if (!(x))                                                                                  \
-            pr_assert_fail(#x, __FILE__, __LINE__);                                                \
+#define PR_ASSERT(x)                                \
+    do {                                            \
+        if (!(x))                                   \
+            pr_assert_fail(#x, __FILE__, __LINE__); \
     } while (0)
 #endif
 

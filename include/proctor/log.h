@@ -19,10 +19,10 @@ void pr_log_set_level(pr_log_level level);
 /** Formats into one local buffer and emits it with a single write(2). Any thread. */
 void pr_log_write(pr_log_level level, const char *fmt, ...) PR_PRINTF(2, 3);
 
-#define pr_log(level, ...)                                                                         \
-    do {                                                                                           \
-        if ((int)(level) >= pr_log_threshold)                                                      \
-            pr_log_write((level), __VA_ARGS__);                                                    \
+#define pr_log(level, ...)                      \
+    do {                                        \
+        if ((int)(level) >= pr_log_threshold)   \
+            pr_log_write((level), __VA_ARGS__); \
     } while (0)
 
 #endif

@@ -9,17 +9,17 @@
 #include "proctor/error.h"
 
 typedef struct pr_runtime {
-    char *name;           /* "c", "python", "node", "go" */
-    char **detect;        /* NULL-terminated file names whose presence selects this runtime */
-    char **build_argv;    /* NULL-terminated, run in /box with the work dir writable; NULL = none */
-    char **run_argv;      /* NULL-terminated, run in /box (work dir read-only) */
-    char *profile;        /* seccomp profile for run_argv */
-    char *build_profile;  /* seccomp profile for build_argv */
-    char **binds;         /* NULL-terminated extra read-only host paths the runtime needs */
-    char **env;           /* NULL-terminated "K=V" added to the box environment */
+    char *name;          /* "c", "python", "node", "go" */
+    char **detect;       /* NULL-terminated file names whose presence selects this runtime */
+    char **build_argv;   /* NULL-terminated, run in /box with the work dir writable; NULL = none */
+    char **run_argv;     /* NULL-terminated, run in /box (work dir read-only) */
+    char *profile;       /* seccomp profile for run_argv */
+    char *build_profile; /* seccomp profile for build_argv */
+    char **binds;        /* NULL-terminated extra read-only host paths the runtime needs */
+    char **env;          /* NULL-terminated "K=V" added to the box environment */
     double time_multiplier; /* default per-runtime multiplier (a challenge may override) */
     unsigned long build_cpu_ms, build_wall_ms, build_mem_mb; /* build limits */
-    bool available;       /* the first word of run_argv exists on this host */
+    bool available; /* the first word of run_argv exists on this host */
 } pr_runtime;
 
 typedef struct pr_runtimes {
