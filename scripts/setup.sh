@@ -9,7 +9,7 @@ PACKAGES=(
   libuv1-dev libgit2-dev libseccomp-dev libjansson-dev libhttp-parser-dev
   libsqlite3-dev sqlite3 libssl-dev libpq-dev
   clang libclang-rt-14-dev
-  python3 iproute2 procps
+  python3 iproute2 procps curl
   postgresql
 )
 # Optional runtimes and benchmark peers: installed when the archive has them.
