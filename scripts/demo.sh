@@ -23,9 +23,10 @@ git -C "$repo" -c user.name="Demo Candidate" -c user.email="candidate@example.co
   commit -q -m "Token-bucket rate limiter"
 
 echo "demo: grading $repo against challenges/rate-limiter" >&2
+status=0
 "$proctor" grade "$root/challenges/rate-limiter" "$repo" \
-  --cache "$build/demo/cache" -o "$build/demo/report.json"
-status=$?
+  --cache "$build/demo/cache" -o "$build/demo/report.json" || status=$?
+[ -f "$build/demo/report.json" ] || exit "$status"
 cat "$build/demo/report.json"
 echo >&2
 echo "demo: report written to $build/demo/report.json" >&2
