@@ -86,8 +86,17 @@ void pr_run_plan_init(pr_run_plan *plan, const pr_grading *g, const sbx_limits *
     plan->envp[n++] = "PATH=/usr/local/bin:/usr/bin:/bin";
     plan->envp[n++] = "HOME=/tmp";
     plan->envp[n++] = "LANG=C.UTF-8";
-    for (size_t i = 0; rt && rt->env && rt->env[i] && n + 1 < PR_ARRAY_LEN(plan->envp); i++)
-        plan->envp[n++] = rt->env[i];
+    for (size_t i = 0; rt && rt->env && rt->env[i] && n + 1 < PR_ARRAY_LEN(plan->envp); i++) {
+        /* The runtime's value wins over a default with the same key (PATH, HOME). */
+        const char *eq = strchr(rt->env[i], '=');
+        size_t klen = eq ? (size_t)(eq - rt->env[i]) + 1 : strlen(rt->env[i]);
+        size_t j = 0;
+        while (j < n && strncmp(plan->envp[j], rt->env[i], klen) != 0)
+            j++;
+        plan->envp[j] = rt->env[i];
+        if (j == n)
+            n++;
+    }
     plan->envp[n] = NULL;
     plan->spec.envp = plan->envp;
 
