@@ -3,6 +3,7 @@
 /* Fetching submissions with libgit2: a cache of bare mirrors, exact-commit checkouts, limits.
  * Callable from any thread after pr_git_global_init(); blocking (daemon: libuv threadpool). */
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "proctor/error.h"
@@ -38,5 +39,19 @@ int pr_git_fetch(pr_git_info *out, const char *repo, const char *ref, const char
 /** Resolves ref (a branch name or NULL for HEAD) on the remote without fetching objects
  * (ls-remote). Writes the 40-hex commit to sha_out. */
 int pr_git_ls_remote(char sha_out[41], const char *repo, const char *ref, pr_error *err);
+
+/** Checks a REPO argument before libgit2 sees it and normalises it: a local path or file:// URL
+ * becomes the absolute real path of an existing directory; https:// and ssh:// URLs are kept.
+ * Other schemes (ext::, http://, git://) and strings starting with '-' are refused (PR_EINVAL);
+ * a missing local path is PR_ENOTFOUND. *url_out is owned by the caller (pr_free). Any thread. */
+int pr_git_repo_normalise(char **url_out, const char *repo, pr_error *err);
+
+/** Checks a REF argument (NULL is fine): at most 255 bytes, no control characters, spaces or
+ * leading '-'. 0 or PR_EINVAL. Any thread. */
+int pr_git_ref_check(const char *ref, pr_error *err);
+
+/** Copies url into out (size outsz) with any "user:password@" part removed, for messages and
+ * logs. Any thread. */
+void pr_git_url_redact(char *out, size_t outsz, const char *url);
 
 #endif
