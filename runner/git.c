@@ -466,6 +466,7 @@ static int mirror_fetch(int *objects_out, char *head_out, size_t head_sz, git_re
     git_remote *remote = NULL;
     git_buf head = { NULL, 0, 0 };
     git_fetch_options fo;
+    git_remote_create_options co;
     fetch_ctx ctx = { pr_now_ns() + GIT_FETCH_WALL_NS, max_received, FETCH_STOP_NONE };
     int grc;
     int rc = 0;
@@ -481,7 +482,12 @@ static int mirror_fetch(int *objects_out, char *head_out, size_t head_sz, git_re
     fo.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
     fo.follow_redirects = GIT_REMOTE_REDIRECT_INITIAL;
 
-    if (git_remote_create_anonymous(&remote, repo, url) < 0) {
+    /* Anonymous, and no url.insteadOf rewriting: the URL is exactly the one normalised. (This
+     * also skips libgit2 1.5's config regex walk, which leaks pcre2 match data.) */
+    (void)git_remote_create_options_init(&co, GIT_REMOTE_CREATE_OPTIONS_VERSION);
+    co.repository = repo;
+    co.flags = GIT_REMOTE_CREATE_SKIP_INSTEADOF | GIT_REMOTE_CREATE_SKIP_DEFAULT_FETCHSPEC;
+    if (git_remote_create_with_opts(&remote, url, &co) < 0) {
         rc = git_fail(err, PR_EGIT, "remote");
         goto cleanup;
     }
