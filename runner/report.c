@@ -330,6 +330,30 @@ int pr_report_validate(const json_t *report, pr_error *err)
     return validate_sections(report, err);
 }
 
+int pr_report_score(json_t *report)
+{
+    json_t *tests = json_object_get(report, "tests");
+    double earned = 0, max = 0;
+    size_t i;
+    json_t *t;
+    json_array_foreach (tests, i, t) {
+        double p = json_number_value(json_object_get(t, "points"));
+        double m = json_number_value(json_object_get(t, "max_points"));
+        if (m > 0)
+            max += m;
+        if (p > 0)
+            earned += p > m ? m : p;
+    }
+    double pct = max > 0 ? round(earned * 1000.0 / max) / 10.0 : 0.0;
+    json_t *score = json_pack(
+        "{s:o, s:o, s:f}", "earned",
+        earned == floor(earned) ? json_integer((json_int_t)earned) : json_real(earned), "max",
+        max == floor(max) ? json_integer((json_int_t)max) : json_real(max), "percent", pct);
+    if (!score)
+        return PR_ENOMEM;
+    return json_object_set_new(report, "score", score) == 0 ? 0 : PR_ENOMEM;
+}
+
 /* ---- redaction ------------------------------------------------------------------------- */
 
 json_t *pr_report_redact(const json_t *report)

@@ -28,6 +28,11 @@ int pr_report_write(const char *path, const json_t *report, pr_error *err);
  * from the fixed set. Used by tests and by `proctor report`. */
 int pr_report_validate(const json_t *report, pr_error *err);
 
+/** Sets report.score from report.tests: earned = sum of points (each capped at its max_points),
+ * max = sum of max_points, percent = earned / max * 100 rounded to one decimal (0 when max is 0).
+ * 0 or PR_ENOMEM. Any thread. */
+int pr_report_score(json_t *report);
+
 /** A copy for the candidate role: hidden tests keep name, group, visibility, verdict, points
  * and max_points; message, details and any input or expected output are removed. New ref. */
 json_t *pr_report_redact(const json_t *report);

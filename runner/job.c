@@ -1,0 +1,628 @@
+/* The pipeline of one job (DESIGN.md): challenge -> fetch -> runtime -> build in the sandbox ->
+ * tests through the kind's grader -> score -> report. Every stage failure still produces a
+ * complete report with status "error". No globals: several jobs run at once on pool threads. */
+#include "proctor/job.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <ftw.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/random.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "proctor/challenge.h"
+#include "proctor/kind.h"
+#include "proctor/log.h"
+#include "proctor/report.h"
+#include "proctor/sandbox.h"
+
+#define BUILD_LOG_MAX (64 * 1024)
+
+/* Everything one run of the pipeline owns; released in job_state_close. */
+typedef struct job_state {
+    const pr_job_spec *spec;
+    const pr_env *env;
+    char id[72];
+    char dir[PATH_MAX];          /* per-job directory, "" until made */
+    char src[PATH_MAX + 16];     /* <dir>/src: the checked-out submission */
+    char scratch[PATH_MAX + 16]; /* <dir>/scratch: per-test files of the kind */
+    pr_challenge *challenge;
+    const pr_runtime *runtime;
+    json_t *report;       /* owned until handed to the caller */
+    sbx_result build_res; /* for environment.isolation */
+    bool build_ran;
+    unsigned long long t_start;
+} job_state;
+
+static unsigned long long ms_since(unsigned long long t0)
+{
+    return (pr_now_ns() - t0) / 1000000ULL;
+}
+
+static void progress(const job_state *js, const char *stage, const char *fmt, ...) PR_PRINTF(3, 4);
+
+static void progress(const job_state *js, const char *stage, const char *fmt, ...)
+{
+    if (!js->env->progress)
+        return;
+    char detail[512];
+    va_list ap;
+    va_start(ap, fmt);
+    (void)vsnprintf(detail, sizeof(detail), fmt, ap);
+    va_end(ap);
+    js->env->progress(js->env->payload, stage, detail);
+}
+
+void pr_job_new_id(char *out, size_t outsz)
+{
+    static const char alphabet[] = "0123456789abcdefghijklmnopqrstuvwxyz";
+    unsigned char rnd[26];
+    size_t got = 0;
+    while (got < sizeof(rnd)) {
+        ssize_t n = getrandom(rnd + got, sizeof(rnd) - got, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    if (got < sizeof(rnd)) {
+        /* getrandom cannot fail on Linux >= 3.17 once seeded; mix the clock as a last resort. */
+        unsigned long long t = pr_now_ns() ^ ((unsigned long long)getpid() << 32);
+        for (size_t i = got; i < sizeof(rnd); i++) {
+            t = t * 6364136223846793005ULL + 1442695040888963407ULL;
+            rnd[i] = (unsigned char)(t >> 56);
+        }
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof(rnd) && n + 1 < outsz; i++)
+        out[n++] = alphabet[rnd[i] % 36];
+    if (outsz > 0)
+        out[n] = '\0';
+}
+
+bool pr_job_id_valid(const char *id)
+{
+    if (!id)
+        return false;
+    size_t n = strlen(id);
+    if (n == 0 || n > 64)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = id[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+/* Copies a repository URL without any "user:password@" part (reports never hold credentials). */
+static void strip_credentials(char *out, size_t outsz, const char *url)
+{
+    const char *scheme = strstr(url, "://");
+    const char *host = scheme ? scheme + 3 : url;
+    const char *slash = strchr(host, '/');
+    const char *at = NULL;
+    for (const char *p = host; *p && (!slash || p < slash); p++) {
+        if (*p == '@')
+            at = p;
+    }
+    if (scheme && at)
+        (void)snprintf(out, outsz, "%.*s%s", (int)(host - url), url, at + 1);
+    else
+        (void)snprintf(out, outsz, "%s", url);
+}
+
+static void now_rfc3339(char *out, size_t outsz)
+{
+    pr_time_rfc3339(out, outsz, (long long)time(NULL));
+}
+
+static json_t *str_or_null(const char *s)
+{
+    return (s && s[0]) ? json_string(s) : json_null();
+}
+
+/* The report's skeleton with every section present, so that any failure leaves a complete
+ * report. Fields are filled in as the stages run. */
+static int report_skeleton(job_state *js)
+{
+    char repo[1024], started[32], kernel[200];
+    struct utsname u;
+
+    strip_credentials(repo, sizeof(repo), js->spec->repo ? js->spec->repo : "");
+    now_rfc3339(started, sizeof(started));
+    if (uname(&u) == 0)
+        (void)snprintf(kernel, sizeof(kernel), "%s %s %s", u.sysname, u.release, u.machine);
+    else
+        (void)snprintf(kernel, sizeof(kernel), "unknown");
+
+    json_t *r = json_pack(
+        "{s:s, s:{s:s, s:s, s:s, s:n}, s:{s:o, s:o, s:n, s:n, s:n, s:n}, s:{s:n, s:n, s:n, s:n},"
+        " s:s, s:n, s:{s:i, s:i, s:f}, s:{s:s, s:i, s:i, s:s}, s:[], s:{},"
+        " s:{s:i, s:i, s:i, s:i}, s:{s:s, s:s, s:{}}}",
+        "schema", PR_REPORT_SCHEMA, "job", "id", js->id, "queued_at",
+        js->spec->queued_at ? js->spec->queued_at : started, "started_at", started, "finished_at",
+        "submission", "repo", json_string(repo), "ref", str_or_null(js->spec->ref), "commit",
+        "author", "committed_at", "runtime", "challenge", "id", "version", "kind", "digest",
+        "status", "error", "error", "score", "earned", 0, "max", 0, "percent", 0.0, "build",
+        "verdict", "SKIP", "cpu_ms", 0, "wall_ms", 0, "log", "", "tests", "metrics", "timings",
+        "fetch_ms", 0, "build_ms", 0, "tests_ms", 0, "total_ms", 0, "environment", "proctor",
+        PROCTOR_VERSION, "kernel", kernel, "isolation");
+    if (!r)
+        return PR_ENOMEM;
+    if (js->spec->candidate && json_object_set_new(json_object_get(r, "job"), "candidate",
+                                                   json_string(js->spec->candidate)) != 0) {
+        json_decref(r);
+        return PR_ENOMEM;
+    }
+    js->report = r;
+    return 0;
+}
+
+static int set_timing(job_state *js, const char *key, unsigned long long ms)
+{
+    return json_object_set_new(json_object_get(js->report, "timings"), key,
+                               json_integer((json_int_t)ms));
+}
+
+/* One SKIP result per manifest test that has none yet (build failed, or a stage before the
+ * tests failed). */
+static int skip_remaining(job_state *js, json_t *tests, const char *why)
+{
+    if (!js->challenge)
+        return 0;
+    pr_grading g;
+    memset(&g, 0, sizeof(g));
+    g.tests = tests;
+    for (size_t i = json_array_size(tests); i < js->challenge->ntests; i++) {
+        if (!pr_grading_add_test(&g, &js->challenge->tests[i], "SKIP", 0, NULL, why, strlen(why)))
+            return PR_ENOMEM;
+    }
+    return 0;
+}
+
+/* Marks the report as failed at stage with message; the report stays complete. */
+static int fail_stage(job_state *js, const char *stage, const char *message)
+{
+    json_t *e = json_object();
+    if (!e)
+        return PR_ENOMEM;
+    if (json_object_set_new(e, "stage", json_string(stage)) != 0 ||
+        pr_report_set_text(e, "message", message, strlen(message), 1024) < 0 ||
+        json_object_set_new(js->report, "error", e) != 0) {
+        json_decref(e);
+        return PR_ENOMEM;
+    }
+    if (json_object_set_new(js->report, "status", json_string("error")) != 0)
+        return PR_ENOMEM;
+    pr_log(PR_LOG_INFO, "job=%s event=stage_failed stage=%s", js->id, stage);
+    char why[300];
+    (void)snprintf(why, sizeof(why), "not run: the %s stage failed", stage);
+    return skip_remaining(js, json_object_get(js->report, "tests"), why);
+}
+
+static int stage_challenge(job_state *js, pr_error *err)
+{
+    int rc = pr_challenge_load(&js->challenge, js->spec->challenge_dir, err);
+    if (rc < 0)
+        return rc;
+    const pr_challenge *c = js->challenge;
+    json_t *ch = json_object_get(js->report, "challenge");
+    if (json_object_set_new(ch, "id", json_string(c->id)) != 0 ||
+        json_object_set_new(ch, "version", json_string(c->version)) != 0 ||
+        json_object_set_new(ch, "kind", json_string(c->kind_name)) != 0 ||
+        json_object_set_new(ch, "digest", json_string(c->digest)) != 0)
+        return pr_error_set(err, PR_ENOMEM, "out of memory");
+    return 0;
+}
+
+static int make_job_dir(job_state *js, pr_error *err)
+{
+    const char *root = js->env->work_root ? js->env->work_root : "/tmp";
+    if (pr_mkdir_p(root) < 0)
+        return pr_error_sys(err, "work directory %s", root);
+    int n = snprintf(js->dir, sizeof(js->dir), "%s/job-%s-XXXXXX", root, js->id);
+    if (n < 0 || (size_t)n >= sizeof(js->dir) - 16) {
+        js->dir[0] = '\0';
+        return pr_error_set(err, PR_EINVAL, "work directory path too long");
+    }
+    if (!mkdtemp(js->dir)) {
+        int rc = pr_error_sys(err, "cannot create a job directory under %s", root);
+        js->dir[0] = '\0';
+        return rc;
+    }
+    /* Traversable but not listable: the sandbox binds <dir>/src and <dir>/scratch. */
+    if (chmod(js->dir, 0711) != 0)
+        return pr_error_sys(err, "chmod %s", js->dir);
+    (void)snprintf(js->src, sizeof(js->src), "%s/src", js->dir);
+    (void)snprintf(js->scratch, sizeof(js->scratch), "%s/scratch", js->dir);
+    if (mkdir(js->scratch, 0711) != 0)
+        return pr_error_sys(err, "mkdir %s", js->scratch);
+    return 0;
+}
+
+static int stage_fetch(job_state *js, pr_error *err)
+{
+    pr_git_info info;
+    char shown[1024];
+
+    memset(&info, 0, sizeof(info));
+    strip_credentials(shown, sizeof(shown), js->spec->repo ? js->spec->repo : "");
+    progress(js, "fetch", "%s%s%s", shown, js->spec->ref ? " @ " : "",
+             js->spec->ref ? js->spec->ref : "");
+    if (!js->spec->repo || !js->spec->repo[0])
+        return pr_error_set(err, PR_EINVAL, "no repository given");
+    int rc = pr_git_fetch(&info, js->spec->repo, js->spec->ref, js->env->cache_dir, js->src,
+                          &js->env->git_limits, err);
+    if (rc < 0)
+        return rc;
+    json_t *sub = json_object_get(js->report, "submission");
+    if (json_object_set_new(sub, "ref", json_string(info.ref)) != 0 ||
+        json_object_set_new(sub, "commit", json_string(info.commit)) != 0 ||
+        pr_report_set_text(sub, "author", info.author, strnlen(info.author, sizeof(info.author)),
+                           sizeof(info.author)) < 0 ||
+        json_object_set_new(sub, "committed_at", str_or_null(info.committed_at)) != 0)
+        return pr_error_set(err, PR_ENOMEM, "out of memory");
+    progress(js, "fetch", "ok %.12s (%llu files, %llu bytes)", info.commit,
+             (unsigned long long)info.files, (unsigned long long)info.bytes);
+    return 0;
+}
+
+static int stage_runtime(job_state *js, pr_error *err)
+{
+    const pr_runtimes *rts = js->env->runtimes;
+    const pr_challenge *c = js->challenge;
+    int rc;
+
+    if (!rts)
+        return pr_error_set(err, PR_EINVAL, "no runtimes configured");
+    if (js->spec->runtime) {
+        js->runtime = pr_runtimes_find(rts, js->spec->runtime);
+        if (!js->runtime)
+            return pr_error_set(err, PR_ENOTFOUND, "unknown runtime \"%.64s\"", js->spec->runtime);
+    } else {
+        rc = pr_runtimes_detect(&js->runtime, rts, js->src, err);
+        if (rc < 0)
+            return rc;
+    }
+    bool allowed = false;
+    for (size_t i = 0; c->runtimes[i]; i++) {
+        if (strcmp(c->runtimes[i], js->runtime->name) == 0)
+            allowed = true;
+    }
+    if (!allowed) {
+        char names[200] = "";
+        size_t o = 0;
+        for (size_t i = 0; c->runtimes[i]; i++) {
+            int w = snprintf(names + o, sizeof(names) - o, "%s%s", i ? ", " : "", c->runtimes[i]);
+            if (w < 0 || (size_t)w >= sizeof(names) - o)
+                break;
+            o += (size_t)w;
+        }
+        return pr_error_set(err, PR_EINVAL,
+                            "runtime \"%s\" is not allowed by challenge %s (allowed: %s)",
+                            js->runtime->name, c->id, names);
+    }
+    if (!js->runtime->available)
+        return pr_error_set(err, PR_ENOTFOUND, "runtime \"%s\" is not installed on this host",
+                            js->runtime->name);
+    if (json_object_set_new(json_object_get(js->report, "submission"), "runtime",
+                            json_string(js->runtime->name)) != 0)
+        return pr_error_set(err, PR_ENOMEM, "out of memory");
+    return 0;
+}
+
+/* chmod every directory and regular file of a tree, never through a symlink (FTW_PHYS reports
+ * them as FTW_SL and they are left alone). Only runs when no sandboxed process is alive. */
+static int chmod_tree_writable(const char *path, const struct stat *st, int flag, struct FTW *f)
+{
+    (void)f;
+    if (flag == FTW_D || flag == FTW_DP)
+        (void)chmod(path, 0777);
+    else if (flag == FTW_F && S_ISREG(st->st_mode))
+        (void)chmod(path, (st->st_mode & 0111) ? 0777 : 0666);
+    return 0;
+}
+
+static int chmod_tree_readonly(const char *path, const struct stat *st, int flag, struct FTW *f)
+{
+    (void)f;
+    if (flag == FTW_D || flag == FTW_DP)
+        (void)chmod(path, 0555);
+    else if (flag == FTW_F && S_ISREG(st->st_mode))
+        (void)chmod(path, (st->st_mode & 0111) ? 0555 : 0444);
+    return 0;
+}
+
+/* Reads the head of the build log into report.build.log (64 KiB, cleaned to UTF-8). */
+static int attach_build_log(job_state *js, json_t *build, int fd)
+{
+    char *buf = NULL;
+    struct stat st;
+    size_t have = 0;
+    int rc = PR_ENOMEM;
+
+    if (fstat(fd, &st) != 0 || lseek(fd, 0, SEEK_SET) != 0)
+        return pr_report_set_text(build, "log", "", 0, BUILD_LOG_MAX);
+    buf = pr_malloc(BUILD_LOG_MAX);
+    if (!buf)
+        goto cleanup;
+    while (have < BUILD_LOG_MAX) {
+        ssize_t n = read(fd, buf + have, BUILD_LOG_MAX - have);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        have += (size_t)n;
+    }
+    rc = pr_report_set_text(build, "log", buf, have, BUILD_LOG_MAX);
+    if (rc == 0 && (uint64_t)st.st_size > have) {
+        if (json_object_set_new(build, "log_truncated", json_true()) != 0 ||
+            json_object_set_new(build, "log_bytes", json_integer((json_int_t)st.st_size)) != 0)
+            rc = PR_ENOMEM;
+    }
+    (void)js;
+cleanup:
+    pr_free(buf);
+    return rc;
+}
+
+/* Builds in the sandbox. Returns < 0 for an infrastructure failure; *ok tells whether the
+ * submission built. */
+static int stage_build(job_state *js, bool *ok, pr_error *err)
+{
+    const pr_runtime *rt = js->runtime;
+    json_t *build = json_object_get(js->report, "build");
+    char logpath[PATH_MAX + 16];
+    int logfd = -1;
+    int rc = 0;
+    pr_run_plan *plan = NULL;
+
+    *ok = false;
+    (void)nftw(js->src, chmod_tree_writable, 16, FTW_PHYS | FTW_MOUNT);
+    if (!rt->build_argv) {
+        *ok = true;
+        progress(js, "build", "ok (nothing to build)");
+        return json_object_set_new(build, "verdict", json_string("OK")) == 0
+                   ? 0
+                   : pr_error_set(err, PR_ENOMEM, "out of memory");
+    }
+    progress(js, "build", "%s", rt->name);
+    (void)snprintf(logpath, sizeof(logpath), "%s/build.log", js->dir);
+    logfd = open(logpath, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (logfd < 0) {
+        rc = pr_error_sys(err, "%s", logpath);
+        goto cleanup;
+    }
+
+    /* The run plan gives the runtime's env and binds; then the build's own differences. */
+    plan = pr_calloc(1, sizeof(*plan));
+    if (!plan) {
+        rc = pr_error_set(err, PR_ENOMEM, "out of memory");
+        goto cleanup;
+    }
+    pr_grading g;
+    memset(&g, 0, sizeof(g));
+    g.challenge = js->challenge;
+    g.runtime = rt;
+    g.workdir = js->src;
+    g.netns_fd = -1;
+    g.time_multiplier = 1.0;
+    pr_run_plan_init(plan, &g, NULL);
+    plan->binds[0].writable = true;
+    size_t n = 0;
+    for (; rt->build_argv[n] && n + 1 < PR_ARRAY_LEN(plan->argv); n++)
+        plan->argv[n] = rt->build_argv[n];
+    plan->argv[n] = NULL;
+    plan->spec.profile = rt->build_profile ? rt->build_profile : "build";
+    memset(&plan->spec.limits, 0, sizeof(plan->spec.limits));
+    plan->spec.limits.cpu_ms = rt->build_cpu_ms;
+    plan->spec.limits.wall_ms = rt->build_wall_ms;
+    plan->spec.limits.mem_mb = rt->build_mem_mb;
+    plan->spec.limits.procs = 256;
+    plan->spec.limits.fsize_kb = SBX_DEFAULT_FSIZE_KB;
+    plan->spec.limits.nofile = 1024;
+    plan->spec.limits.tmp_mb = 512;
+    plan->spec.stdout_fd = logfd;
+    plan->spec.stderr_fd = logfd;
+    plan->spec.slot = js->env->slot_base;
+    plan->spec.netns_fd = -1;
+
+    sbx_result *res = &js->build_res;
+    memset(res, 0, sizeof(*res));
+    rc = sbx_run(res, &plan->spec, err);
+    js->build_ran = true;
+    if (rc < 0)
+        goto cleanup;
+    *ok = res->verdict == SBX_OK;
+    if (json_object_set_new(build, "verdict", json_string(sbx_verdict_name(res->verdict))) != 0 ||
+        json_object_set_new(build, "cpu_ms", json_integer((json_int_t)res->cpu_ms)) != 0 ||
+        json_object_set_new(build, "wall_ms", json_integer((json_int_t)res->wall_ms)) != 0 ||
+        attach_build_log(js, build, logfd) < 0) {
+        rc = pr_error_set(err, PR_ENOMEM, "out of memory");
+        goto cleanup;
+    }
+    if (!*ok) {
+        json_t *detail = json_object();
+        if (detail && res->signal)
+            (void)json_object_set_new(detail, "signal", json_integer(res->signal));
+        else if (detail)
+            (void)json_object_set_new(detail, "exit_code", json_integer(res->exit_code));
+        if (detail && res->message[0])
+            (void)pr_report_set_text(detail, "message", res->message,
+                                     strnlen(res->message, sizeof(res->message)), 256);
+        if (detail)
+            (void)json_object_set_new(build, "result", detail);
+    }
+    progress(js, "build", "%s %.1f s", *ok ? "ok" : sbx_verdict_name(res->verdict),
+             (double)res->wall_ms / 1000.0);
+cleanup:
+    pr_free(plan);
+    pr_close(&logfd);
+    return rc;
+}
+
+static int default_parallel(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    if (n < 1)
+        return 1;
+    return n > 64 ? 64 : (int)n;
+}
+
+static int stage_tests(job_state *js, pr_error *err)
+{
+    const pr_challenge *c = js->challenge;
+    json_t *tests = json_object_get(js->report, "tests");
+    int netns = -1;
+    int rc;
+
+    (void)nftw(js->src, chmod_tree_readonly, 16, FTW_PHYS | FTW_MOUNT);
+    netns = sbx_netns_new(NULL);
+
+    pr_grading g;
+    memset(&g, 0, sizeof(g));
+    g.challenge = c;
+    g.runtime = js->runtime;
+    g.job_id = js->id;
+    g.workdir = js->src;
+    g.scratch = js->scratch;
+    g.time_multiplier = pr_challenge_multiplier(c, js->runtime->name, js->runtime->time_multiplier);
+    g.parallel = js->env->parallel > 0 ? js->env->parallel : default_parallel();
+    g.slot_base = js->env->slot_base;
+    g.netns_fd = netns;
+    g.tests = tests;
+    g.metrics = json_object_get(js->report, "metrics");
+    g.progress = js->env->progress;
+    g.payload = js->env->payload;
+
+    rc = c->kind->grade(&g, c->kind_state, err);
+    pr_close(&netns);
+    if (rc < 0)
+        return rc;
+    if (json_array_size(tests) > c->ntests)
+        return pr_error_set(err, PR_EINTERNAL, "grader %s returned %zu results for %zu tests",
+                            c->kind_name, json_array_size(tests), c->ntests);
+    if (json_array_size(tests) < c->ntests)
+        return pr_error_set(err, PR_EINTERNAL, "grader %s returned %zu results for %zu tests",
+                            c->kind_name, json_array_size(tests), c->ntests);
+    return 0;
+}
+
+static void job_state_close(job_state *js)
+{
+    if (js->dir[0] && !js->env->keep_work)
+        (void)pr_rm_rf(js->dir);
+    else if (js->dir[0])
+        pr_log(PR_LOG_INFO, "job=%s event=kept_work dir=%s", js->id, js->dir);
+    pr_challenge_free(js->challenge);
+    js->challenge = NULL;
+    json_decref(js->report);
+    js->report = NULL;
+}
+
+int pr_job_run(json_t **report_out, const pr_job_spec *job, const pr_env *env, pr_error *err)
+{
+    job_state js;
+    pr_error serr = { 0 };
+    const char *stage = NULL;
+    int rc;
+    unsigned long long t;
+
+    *report_out = NULL;
+    memset(&js, 0, sizeof(js));
+    js.spec = job;
+    js.env = env;
+    js.t_start = pr_now_ns();
+    if (job->id && pr_job_id_valid(job->id))
+        (void)snprintf(js.id, sizeof(js.id), "%s", job->id);
+    else
+        pr_job_new_id(js.id, sizeof(js.id));
+    rc = report_skeleton(&js);
+    if (rc < 0) {
+        rc = pr_error_set(err, PR_ENOMEM, "out of memory");
+        goto cleanup;
+    }
+    pr_log(PR_LOG_INFO, "job=%s event=start", js.id);
+
+    stage = "challenge";
+    rc = stage_challenge(&js, &serr);
+    if (rc < 0)
+        goto failed;
+
+    stage = "fetch";
+    t = pr_now_ns();
+    rc = make_job_dir(&js, &serr);
+    if (rc == 0)
+        rc = stage_fetch(&js, &serr);
+    (void)set_timing(&js, "fetch_ms", ms_since(t));
+    if (rc < 0)
+        goto failed;
+
+    stage = "runtime";
+    rc = stage_runtime(&js, &serr);
+    if (rc < 0)
+        goto failed;
+
+    stage = "build";
+    t = pr_now_ns();
+    bool built = false;
+    rc = stage_build(&js, &built, &serr);
+    (void)set_timing(&js, "build_ms", ms_since(t));
+    if (rc < 0)
+        goto failed;
+    if (!built) {
+        /* The candidate's build failed: graded, every test SKIP with 0 points. */
+        rc = skip_remaining(&js, json_object_get(js.report, "tests"), "not run: the build failed");
+        if (rc < 0)
+            goto oom;
+        goto done;
+    }
+
+    stage = "tests";
+    t = pr_now_ns();
+    rc = stage_tests(&js, &serr);
+    (void)set_timing(&js, "tests_ms", ms_since(t));
+    if (rc < 0)
+        goto failed;
+    goto done;
+
+failed:
+    if (rc == PR_ENOMEM && !serr.msg[0])
+        goto oom;
+    if (fail_stage(&js, stage, serr.msg[0] ? serr.msg : pr_errcode_name(rc)) < 0)
+        goto oom;
+done:
+    if (js.build_ran) {
+        json_t *iso = pr_isolation_json(&js.build_res.isolation);
+        if (iso)
+            (void)json_object_set_new(json_object_get(js.report, "environment"), "isolation", iso);
+    }
+    if (pr_report_score(js.report) < 0)
+        goto oom;
+    char finished[32];
+    now_rfc3339(finished, sizeof(finished));
+    (void)json_object_set_new(json_object_get(js.report, "job"), "finished_at",
+                              json_string(finished));
+    (void)set_timing(&js, "total_ms", ms_since(js.t_start));
+    pr_log(PR_LOG_INFO, "job=%s event=done status=%s", js.id,
+           json_string_value(json_object_get(js.report, "status")));
+    *report_out = js.report;
+    js.report = NULL;
+    rc = 0;
+    goto cleanup;
+oom:
+    rc = pr_error_set(err, PR_ENOMEM, "out of memory while building the report");
+cleanup:
+    job_state_close(&js);
+    return rc;
+}
