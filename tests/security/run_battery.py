@@ -1,0 +1,675 @@
+#!/usr/bin/python3
+"""Security battery driver: runs every hostile program of cases.tsv through
+`$PROCTOR sandbox --result FILE ...` and compares what happened with the table.
+
+Only the --result file is trusted for the verdict; the programs' own output is read (capped) for
+the extra checks only. Hostile programs are never run outside the box: every command goes through
+proctor. After each case: no process of the case may survive, no cgroup named after the proctor
+process may remain; after the group: the host is untouched (hostname, canary file, clock).
+
+Usage: run_battery.py --cases cases.tsv --bin DIR [--group G|all] [--only REGEX] [-v]
+       run_battery.py --leftovers --bin DIR       (final check that nothing survived)
+Exit: 0 all passed, 1 a case failed, 77 skipped (no user namespaces / no proctor).
+"""
+import argparse
+import ctypes
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+CAP = 1 << 20  # bytes of stdout/stderr kept for the checks; the rest is counted and dropped
+BOX_UID_MIN = int(os.environ.get("PR_SEC_BOX_UID_MIN", "100000"))
+SCRATCH_PREFIX = "proctor-sec-"
+DEFAULTS = {"--wall-ms": "3000", "--cpu-ms": "2000", "--mem-mb": "64"}
+LIMIT_FLAGS = ("--cpu-ms", "--wall-ms", "--mem-mb", "--procs", "--fsize-kb", "--nofile",
+               "--tmp-mb", "--stack-mb")
+SHM_KEY = 0x50524F43  # "PROC"
+ISO_KEYS = ("userns", "pidns", "netns", "mntns", "seccomp", "no_new_privs")
+
+
+def log(msg):
+    print(msg, flush=True)
+
+
+# ---------------------------------------------------------------------------- table parsing
+
+class Case:
+    def __init__(self, group, name, accept, options, checks, command, lineno):
+        self.group, self.name, self.lineno = group, name, lineno
+        self.accept = set(accept.split("|"))
+        self.options = shlex.split(options) if options != "-" else []
+        self.checks = [c.strip() for c in checks.split(";") if c.strip()] if checks != "-" else []
+        self.command = shlex.split(command)
+
+
+def load_cases(path):
+    cases, known = [], {}
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            line = line.rstrip("\n")
+            if not line.strip() or line.lstrip().startswith("#"):
+                continue
+            cols = line.split("\t")
+            if cols[0] == "!known-failing":
+                known[cols[1]] = cols[2] if len(cols) > 2 else ""
+                continue
+            if len(cols) != 6:
+                raise SystemExit(f"{path}:{lineno}: expected 6 tab-separated columns, got {len(cols)}")
+            cases.append(Case(*cols, lineno))
+    names = [c.name for c in cases]
+    dups = {n for n in names if names.count(n) > 1}
+    if dups:
+        raise SystemExit(f"{path}: duplicate case names {sorted(dups)}")
+    return cases, known
+
+
+# ---------------------------------------------------------------------------- host state
+
+def proc_processes():
+    """(pid, uid, exe, cmdline, state) of every process on the host."""
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        pid = int(d)
+        try:
+            with open(f"/proc/{d}/status", encoding="utf-8", errors="replace") as f:
+                st = f.read()
+            uid = int(re.search(r"^Uid:\s+(\d+)", st, re.M).group(1))
+            state = re.search(r"^State:\s+(\S)", st, re.M).group(1)
+        except (OSError, AttributeError):
+            continue
+        try:
+            exe = os.readlink(f"/proc/{d}/exe")
+        except OSError:
+            exe = ""
+        try:
+            with open(f"/proc/{d}/cmdline", "rb") as f:
+                cmd = f.read(4096).replace(b"\0", b" ").decode("utf-8", "replace")
+        except OSError:
+            cmd = ""
+        out.append((pid, uid, exe, cmd, state))
+    return out
+
+
+def find_survivors(bin_dir, markers):
+    """Processes that belong to this battery: their executable lives in our private bin copy, or
+    their command line names one of the case's scripts."""
+    found = []
+    for pid, uid, exe, cmd, state in proc_processes():
+        if pid == os.getpid():
+            continue
+        if exe.startswith(bin_dir + "/") or any(m in cmd for m in markers):
+            found.append((pid, uid, exe, cmd.strip(), state))
+    return found
+
+
+def kill_pids(pids):
+    for pid in pids:
+        for sig in (signal.SIGCONT, signal.SIGKILL):
+            try:
+                os.kill(pid, sig)
+            except OSError:
+                pass
+
+
+CGROUP_ROOT = "/sys/fs/cgroup"
+
+
+def cgroup_dirs(max_depth=6):
+    """Every cgroup directory under every mounted hierarchy (bounded depth)."""
+    out = set()
+    try:
+        hier = [os.path.join(CGROUP_ROOT, h) for h in os.listdir(CGROUP_ROOT)]
+    except OSError:
+        return out
+    for h in hier:
+        if not os.path.isdir(h) or os.path.islink(h):
+            continue
+        base = h.count("/")
+        for dirpath, dirnames, _ in os.walk(h):
+            if dirpath.count("/") - base >= max_depth:
+                dirnames[:] = []
+            out.add(dirpath)
+    return out
+
+
+def cgroups_named_after(pid, dirs):
+    pat = re.compile(r"(?<!\d)%d(?!\d)" % pid)
+    return sorted(d for d in dirs if pat.search(os.path.basename(d)))
+
+
+def cgroup_has_tasks(d):
+    for name in ("cgroup.procs", "tasks"):
+        try:
+            with open(os.path.join(d, name), encoding="ascii") as f:
+                if f.read().strip():
+                    return True
+        except OSError:
+            pass
+    return False
+
+
+def file_digest(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest(), os.stat(path).st_mtime_ns
+
+
+def userns_available():
+    try:
+        with open("/proc/sys/user/max_user_namespaces", encoding="ascii") as f:
+            if int(f.read().strip()) == 0:
+                return False
+    except (OSError, ValueError):
+        return False
+    try:
+        with open("/proc/sys/kernel/unprivileged_userns_clone", encoding="ascii") as f:
+            if f.read().strip() == "0" and os.geteuid() != 0:
+                return False
+    except OSError:
+        pass
+    return True
+
+
+# ---------------------------------------------------------------------------- fixtures
+
+class Fixtures:
+    """Host-side things the cases poke at: a canary file, a TCP listener and an abstract unix
+    socket on the host's loopback, a held flock/fcntl lock on a file bound into the box, a SysV
+    shm segment in the host IPC namespace, a setuid-root copy of whoami."""
+
+    def __init__(self, group, src_bin):
+        self.root = tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{group}-")
+        os.chmod(self.root, 0o755)
+        self.bin = os.path.join(self.root, "bin")
+        shutil.copytree(src_bin, self.bin)
+        os.chmod(self.bin, 0o755)
+        for n in os.listdir(self.bin):
+            os.chmod(os.path.join(self.bin, n), 0o755)
+        self.work_root = os.path.join(self.root, "work")
+        self.out_root = os.path.join(self.root, "out")
+        os.mkdir(self.work_root, 0o755)
+        os.mkdir(self.out_root, 0o700)
+        self.setuid = False
+        if os.geteuid() == 0:
+            p = os.path.join(self.bin, "whoami_suid")
+            shutil.copy2(os.path.join(self.bin, "whoami"), p)
+            os.chown(p, 0, 0)
+            os.chmod(p, 0o4755)
+            self.setuid = True
+        self.canary = os.path.join(self.root, "canary.txt")
+        with open(self.canary, "w", encoding="ascii") as f:
+            f.write("proctor-canary %s\n" % os.urandom(8).hex())
+        os.chmod(self.canary, 0o666)  # even world-writable it must stay untouched
+        self.canary_digest = file_digest(self.canary)
+        self.lockfile = os.path.join(self.bin, "lockfile")
+        with open(self.lockfile, "w", encoding="ascii") as f:
+            f.write("lock\n")
+        os.chmod(self.lockfile, 0o644)
+        self.lock_fd = os.open(self.lockfile, os.O_RDWR | os.O_CLOEXEC)
+        fcntl.flock(self.lock_fd, fcntl.LOCK_EX)
+        fcntl.lockf(self.lock_fd, fcntl.LOCK_EX)
+        self.tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.tcp.bind(("127.0.0.1", 0))
+        self.tcp.listen(8)
+        self.port = self.tcp.getsockname()[1]
+        self.abstract = f"proctor-sec-{os.getpid()}-{group}"
+        self.unix = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.unix.bind("\0" + self.abstract)
+        self.unix.listen(8)
+        self.shmid = -1
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.shmget.restype = ctypes.c_int
+            self.shmid = libc.shmget(SHM_KEY + os.getpid() % 1000, 4096, 0o1000 | 0o644)
+            self.libc = libc
+        except OSError:
+            self.libc = None
+        self.hostname = socket.gethostname()
+        self.t_real, self.t_mono = time.time(), time.monotonic()
+
+    def subst(self, s, work):
+        return (s.replace("{WORK}", "/box")
+                .replace("{CANARY}", self.canary)
+                .replace("{HOSTPORT}", str(self.port))
+                .replace("{ABSTRACT}", self.abstract)
+                .replace("{LOCKFILE}", "/sec/lockfile")
+                .replace("{SHMKEY}", hex(SHM_KEY + os.getpid() % 1000))
+                .replace("{HOSTWORK}", work))
+
+    def host_checks(self):
+        """Problems with the host after the group (empty list when untouched)."""
+        bad = []
+        if socket.gethostname() != self.hostname:
+            bad.append(f"host hostname changed: {self.hostname!r} -> {socket.gethostname()!r}")
+        if file_digest(self.canary) != self.canary_digest:
+            bad.append(f"host canary file {self.canary} was modified")
+        drift = (time.time() - self.t_real) - (time.monotonic() - self.t_mono)
+        if abs(drift) > 2.0:
+            bad.append(f"host realtime clock jumped by {drift:.1f} s during the battery")
+        if self.libc is not None:
+            fd = self.libc.inotify_init1(0o2000000)
+            if fd < 0:
+                bad.append("host cannot create an inotify instance after the battery (errno %d)"
+                           % ctypes.get_errno())
+            else:
+                os.close(fd)
+        return bad
+
+    def close(self):
+        if self.shmid >= 0 and self.libc is not None:
+            self.libc.shmctl(self.shmid, 0, None)  # IPC_RMID
+        for s in (self.tcp, self.unix):
+            s.close()
+        os.close(self.lock_fd)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------- running a case
+
+class Capture(threading.Thread):
+    """Reads a pipe to EOF, keeping the first CAP bytes; memory stays bounded however much the
+    box writes."""
+
+    def __init__(self, fd):
+        super().__init__(daemon=True)
+        self.fd, self.data, self.total = fd, bytearray(), 0
+
+    def run(self):
+        while True:
+            try:
+                b = os.read(self.fd, 1 << 16)
+            except OSError:
+                break
+            if not b:
+                break
+            self.total += len(b)
+            if len(self.data) < CAP:
+                self.data += b[: CAP - len(self.data)]
+        os.close(self.fd)
+
+
+def build_options(case, fx, work):
+    """(proctor options, directives) for a case: driver defaults, then the case's own."""
+    opts = dict(DEFAULTS)
+    extra, directives = [], {}
+    toks = [fx.subst(t, work) for t in case.options]
+    i = 0
+    while i < len(toks):
+        t = toks[i]
+        if t.startswith("@"):
+            k, _, v = t[1:].partition("=")
+            directives[k] = v or "1"
+        elif t in LIMIT_FLAGS and i + 1 < len(toks):
+            opts[t] = toks[i + 1]
+            i += 1
+        elif t in ("--ro", "--rw", "--chdir", "--net", "--profile") and i + 1 < len(toks):
+            extra += [t, toks[i + 1]]
+            i += 1
+        else:
+            extra.append(t)
+        i += 1
+    flat = []
+    for k, v in opts.items():
+        if v != "none":
+            flat += [k, v]
+    return flat + extra, directives
+
+
+def read_capped(path):
+    try:
+        with open(path, "rb") as f:
+            data = f.read(CAP)
+        size = os.path.getsize(path)
+    except OSError:
+        return "", 0
+    return data.decode("utf-8", "replace"), size
+
+
+def run_case(case, fx, proctor, verbose):
+    """Returns (ok, summary, details)."""
+    work = os.path.join(fx.work_root, case.name)
+    os.mkdir(work)
+    os.chmod(work, 0o777)
+    result_path = os.path.join(fx.out_root, case.name + ".result.json")
+    out_path = os.path.join(fx.out_root, case.name + ".stdout")
+    err_path = os.path.join(fx.out_root, case.name + ".stderr")
+    opts, dv = build_options(case, fx, work)
+    cmd = [fx.subst(c, work) for c in case.command]
+    if "bigargs" in dv:
+        cmd += ["a" * 1000] * int(dv["bigargs"])
+    argv = [proctor, "sandbox"] + opts + ["--ro", f"{fx.bin}:/sec", "--rw", f"{work}:/box",
+                                          "--chdir", "/box", "--result", result_path, "--"] + cmd
+    env = dict(os.environ)
+    if "bigenv" in dv:
+        env["PROCTOR_SEC_HUGE"] = "e" * int(dv["bigenv"])
+        env["PROCTOR_SEC_SECRET"] = "host-secret-token"
+    repro = " ".join(shlex.quote(a) for a in argv)
+    details = []
+
+    # stdin: /dev/null, a pipe that stays open, or a pty (for TIOCSTI)
+    stdin_mode = dv.get("stdin", "null")
+    stdin_keep, stdin_arg, pty_master = None, subprocess.DEVNULL, None
+    if stdin_mode == "pipe":
+        r, w = os.pipe()
+        stdin_arg, stdin_keep = r, w
+    elif stdin_mode == "pty":
+        pty_master, slave = os.openpty()
+        stdin_arg = slave
+    captures, files = {}, []
+    outs = {}
+    for name, path in (("stdout", out_path), ("stderr", err_path)):
+        if dv.get(name) == "pipe":
+            r, w = os.pipe()
+            captures[name] = (Capture(r), w)
+            outs[name] = w
+        else:
+            f = open(path, "wb")
+            files.append(f)
+            outs[name] = f
+    pass_fds = ()
+    leak_fds = []
+    if "leakfds" in dv:
+        # fds the runner might hold: a pipe, a writable host file, a listening socket; all
+        # inheritable; the box must see none of them.
+        r, w = os.pipe()
+        hf = os.open(fx.canary, os.O_RDWR)
+        sfd = os.dup(fx.tcp.fileno())
+        leak_fds = [r, w, hf, sfd]
+        for fd in leak_fds:
+            os.set_inheritable(fd, True)
+        pass_fds = tuple(leak_fds)
+    wall = int(dict(zip(opts[::2], opts[1::2])).get("--wall-ms", "20000"))
+    guard = wall / 1000.0 + 20.0
+    t0 = time.monotonic()
+    try:
+        p = subprocess.Popen(argv, stdin=stdin_arg, stdout=outs["stdout"], stderr=outs["stderr"],
+                             env=env, pass_fds=pass_fds, start_new_session=True)
+    except OSError as e:
+        return False, f"cannot start proctor: {e}", [repro]
+    for name, (cap, w) in captures.items():
+        os.close(w)
+        cap.start()
+    if stdin_mode == "pipe":
+        os.close(stdin_arg)
+    elif stdin_mode == "pty":
+        os.close(stdin_arg)
+    for fd in leak_fds:
+        os.close(fd)
+    for f in files:
+        f.close()
+    hung = False
+    try:
+        rc = p.wait(timeout=guard)
+    except subprocess.TimeoutExpired:
+        hung = True
+        p.kill()  # only the proctor process we started, by its pid
+        rc = p.wait()
+    elapsed = (time.monotonic() - t0) * 1000
+    if stdin_keep is not None:
+        os.close(stdin_keep)
+    injected = b""
+    if pty_master is not None:
+        os.set_blocking(pty_master, False)
+        try:
+            injected = os.read(pty_master, 4096)
+        except OSError:
+            pass
+        os.close(pty_master)
+    texts = {}
+    for name, path in (("stdout", out_path), ("stderr", err_path)):
+        if name in captures:
+            cap = captures[name][0]
+            cap.join(timeout=10)
+            texts[name] = bytes(cap.data).decode("utf-8", "replace")
+            texts[name + "_size"] = cap.total
+        else:
+            texts[name], texts[name + "_size"] = read_capped(path)
+
+    failures = []
+    if hung:
+        failures.append(f"proctor did not return within {guard:.0f} s (killed it)")
+    res = None
+    try:
+        with open(result_path, encoding="utf-8") as f:
+            res = json.load(f)
+    except (OSError, ValueError) as e:
+        failures.append(f"no valid --result file ({e}); proctor exit {rc}; "
+                        f"stderr: {texts['stderr'][-300:].strip()!r}")
+    verdict = res.get("verdict") if isinstance(res, dict) else None
+    viol = res.get("violation") if isinstance(res, dict) else None
+    if isinstance(viol, dict):
+        viol = viol.get("syscall")
+    if res is not None and verdict not in case.accept:
+        failures.append(f"verdict {verdict} not in {'|'.join(sorted(case.accept))}")
+
+    for chk in case.checks:
+        m = re.match(r"^([A-Z]{2,3}(?:\|[A-Z]{2,3})*):(.*)$", chk)
+        if m:
+            if verdict not in m.group(1).split("|"):
+                continue
+            chk = m.group(2)
+        err = check_one(chk, res or {}, verdict, viol, texts, work, injected, fx)
+        if err:
+            failures.append(err)
+
+    # Survivors: nothing of this case may still run once proctor has returned.
+    markers = [c for c in cmd if c.startswith("/sec/") and c.endswith((".sh", ".py"))]
+    surv = find_survivors(fx.bin, markers)
+    if surv:
+        time.sleep(0.5)  # let the kernel finish reaping before calling anything a survivor
+        surv = find_survivors(fx.bin, markers)
+    if surv:
+        failures.append("survivors after the run: " + "; ".join(
+            f"pid {s[0]} uid {s[1]} state {s[4]} {s[3][:60]!r}" for s in surv[:5]))
+        kill_pids([s[0] for s in surv])
+    # Heartbeat of a daemon must have stopped.
+    if "heartbeat" in dv:
+        hb = os.path.join(work, "heartbeat")
+        s1 = os.path.getsize(hb) if os.path.exists(hb) else -1
+        time.sleep(0.4)
+        s2 = os.path.getsize(hb) if os.path.exists(hb) else -1
+        if s1 != s2:
+            failures.append(f"daemon heartbeat still growing after the run ({s1} -> {s2} bytes)")
+        elif s1 < 0:
+            failures.append("daemon never wrote a heartbeat (the case did not exercise anything)")
+    # Cgroups created for this run must be gone.
+    left = [d for d in cgroups_named_after(p.pid, cgroup_dirs())]
+    if left:
+        failures.append("cgroup directories left behind: " + ", ".join(left[:4]))
+
+    summary = f"verdict={verdict}"
+    if viol:
+        summary += f" violation={viol}"
+    if res is not None:
+        summary += f" exit={res.get('exit_code')} signal={res.get('signal')} cpu={res.get('cpu_ms')}ms"
+        summary += f" wall={res.get('wall_ms')}ms"
+    summary += f" ({elapsed:.0f} ms)"
+    if failures or verbose:
+        details.append("repro: " + repro)
+        if texts["stdout"]:
+            details.append("stdout: " + texts["stdout"][:600].replace("\n", "\\n"))
+        if texts["stderr"]:
+            details.append("stderr: " + texts["stderr"][-400:].replace("\n", "\\n"))
+        if res is not None and (failures or verbose):
+            details.append("result: " + json.dumps(res, sort_keys=True)[:500])
+    return (not failures), summary + ("" if not failures else " -- " + "; ".join(failures)), details
+
+
+def check_one(chk, res, verdict, viol, texts, work, injected, fx):
+    """One extra check; returns an error string or None."""
+    m = re.match(r"^(out|err)(!?~)(.*)$", chk, re.S)
+    if m:
+        text = texts["stdout" if m.group(1) == "out" else "stderr"]
+        hit = re.search(m.group(3), text, re.M) is not None
+        if m.group(2) == "~" and not hit:
+            return f"{m.group(1)} does not match /{m.group(3)}/"
+        if m.group(2) == "!~" and hit:
+            return f"{m.group(1)} matches forbidden /{m.group(3)}/"
+        return None
+    m = re.match(r"^viol~(.*)$", chk)
+    if m:
+        if not viol or not re.search(m.group(1), str(viol)):
+            return f"violation {viol!r} does not match /{m.group(1)}/"
+        return None
+    m = re.match(r"^(exit|signal|cpu_ms|wall_ms|max_rss_kb)(=|<|>=)(\d+)$", chk)
+    if m:
+        v = res.get(m.group(1))
+        n = int(m.group(3))
+        ok = isinstance(v, int) and {"=": v == n, "<": v < n, ">=": v >= n}[m.group(2)]
+        return None if ok else f"{m.group(1)}={v!r}, wanted {m.group(2)}{n}"
+    if chk == "iso":
+        iso = res.get("isolation") or {}
+        missing = [k for k in ISO_KEYS if iso.get(k) is not True]
+        if iso.get("cgroup") not in ("v1", "v2"):
+            missing.append("cgroup=" + str(iso.get("cgroup")))
+        return ("isolation not in force: " + ", ".join(missing)) if missing else None
+    m = re.match(r"^outsize(<|>=)(\d+)$", chk)
+    if m:
+        v, n = texts["stdout_size"], int(m.group(2))
+        ok = v < n if m.group(1) == "<" else v >= n
+        return None if ok else f"stdout size {v}, wanted {m.group(1)}{n}"
+    m = re.match(r"^nofile~(.*)$", chk)
+    if m:
+        bad = []
+        for dp, dns, fns in os.walk(work):
+            bad += [os.path.join(dp, n) for n in fns + dns if re.search(m.group(1), n)]
+        return ("unexpected files in the work dir: " + ", ".join(bad[:3])) if bad else None
+    if chk == "noinject":
+        return (f"TIOCSTI injected {injected!r} into the runner's terminal") if injected else None
+    if chk == "canary":
+        return None if file_digest(fx.canary) == fx.canary_digest else "host canary modified"
+    if chk == "sane":
+        return None
+    return f"unknown check {chk!r} (battery bug)"
+
+
+# ---------------------------------------------------------------------------- main
+
+def leftovers(bin_dir):
+    """Final check after all groups: no process of any battery scratch dir, no box-uid process
+    running a battery program, no scratch dir left behind."""
+    bad = []
+    tmp = tempfile.gettempdir()
+    for pid, uid, exe, cmd, state in proc_processes():
+        if (SCRATCH_PREFIX in exe or (uid >= BOX_UID_MIN and ("/sec/" in cmd or
+                                                               exe.startswith(bin_dir)))):
+            bad.append(f"pid {pid} uid {uid} state {state} exe {exe} cmd {cmd[:80]!r}")
+    if bad:
+        kill_pids([int(b.split()[1]) for b in bad])
+    for line in bad:
+        log("FAIL leftover process: " + line)
+    for d in cgroup_dirs():
+        if re.search(r"proctor|sbx", os.path.basename(d)) and cgroup_has_tasks(d):
+            # Other suites may run boxes concurrently; only report ones running our programs.
+            try:
+                with open(os.path.join(d, "cgroup.procs"), encoding="ascii") as f:
+                    pids = [int(x) for x in f.read().split()]
+            except (OSError, ValueError):
+                pids = []
+            for pid in pids:
+                try:
+                    exe = os.readlink(f"/proc/{pid}/exe")
+                except OSError:
+                    continue
+                if SCRATCH_PREFIX in exe:
+                    bad.append(d)
+                    log(f"FAIL leftover cgroup {d} still holds battery process {pid}")
+    stale = [n for n in os.listdir(tmp) if n.startswith(SCRATCH_PREFIX)]
+    if stale:
+        log("note: scratch dirs of interrupted runs: " + ", ".join(stale[:5]))
+    n_fail = len(bad)
+    log(f"{1 - min(n_fail, 1)} passed, {min(n_fail, 1)} failed")
+    return 1 if bad else 0
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--cases")
+    ap.add_argument("--bin", required=True)
+    ap.add_argument("--group", default="all")
+    ap.add_argument("--only", default=None, help="regex on case names")
+    ap.add_argument("--leftovers", action="store_true")
+    ap.add_argument("--list", action="store_true")
+    ap.add_argument("-v", "--verbose", action="store_true")
+    a = ap.parse_args()
+    bin_dir = os.path.realpath(a.bin)
+    if a.leftovers:
+        return leftovers(bin_dir)
+    cases, known = load_cases(a.cases)
+    sel = [c for c in cases if (a.group == "all" or c.group == a.group)
+           and (a.only is None or re.search(a.only, c.name))]
+    if a.list:
+        for c in sel:
+            log(f"{c.group}\t{c.name}")
+        return 0
+    proctor = os.environ.get("PROCTOR")
+    if not proctor or not os.access(proctor, os.X_OK):
+        log("SKIP: PROCTOR is not set to the built proctor binary")
+        log(f"0 passed, 0 failed, {len(sel)} skipped")
+        return 77
+    if not userns_available():
+        log("SKIP: user namespaces are unavailable on this host")
+        log(f"0 passed, 0 failed, {len(sel)} skipped")
+        return 77
+    missing = [c.name for c in sel for w in c.command[:2] if w.startswith("/sec/")
+               and w != "/sec/whoami_suid" and not os.path.exists(os.path.join(bin_dir, w[5:]))]
+    if missing:
+        log(f"battery bug: programs missing from {bin_dir} for {missing}")
+        return 1
+    fx = Fixtures(a.group, bin_dir)
+    passed = failed = skipped = 0
+    known_fail, known_pass = [], []
+    t0 = time.monotonic()
+    try:
+        for c in sel:
+            if c.name.startswith("setuid") and not fx.setuid:
+                log(f"SKIP {c.name}: not root, cannot make a setuid-root binary")
+                skipped += 1
+                continue
+            ok, summary, details = run_case(c, fx, proctor, a.verbose)
+            if c.name in known:
+                (known_pass if ok else known_fail).append(c.name)
+                tag = "XPASS" if ok else "KNOWN-FAIL"
+            else:
+                tag = "PASS" if ok else "FAIL"
+                if ok:
+                    passed += 1
+                else:
+                    failed += 1
+            log(f"{tag} {c.group}/{c.name}: {summary}")
+            for d in details:
+                log("    " + d)
+        for problem in fx.host_checks():
+            log("FAIL host: " + problem)
+            failed += 1
+    finally:
+        fx.close()
+    if known:
+        log("known-failing list (from cases.tsv, not counted as passed):")
+        for n in sorted(set(known) & {c.name for c in sel}):
+            state = "still failing" if n in known_fail else "now passes: remove it from the list"
+            log(f"    {n}: {known[n]} [{state}]")
+    log(f"battery group {a.group}: {len(sel)} cases in {time.monotonic() - t0:.1f} s")
+    line = f"{passed} passed, {failed} failed"
+    if skipped:
+        line += f", {skipped} skipped"
+    if known_fail or known_pass:
+        line += f", {len(known_fail) + len(known_pass)} known-failing"
+    log(line)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,3 @@
+#!/bin/sh
+# Shell busy loop: must end with TLE.
+while :; do :; done
