@@ -69,6 +69,17 @@ typedef struct walk {
 /* ---------------------------------------------------------------------------------------- */
 /* Messages                                                                                  */
 
+/* Bytes of "user:password@" at the start of a URL authority (s follows "://"), else 0. */
+static size_t userinfo_len(const char *s)
+{
+    size_t skip = 0;
+    for (size_t i = 0; s[i] && s[i] != '/' && s[i] != ' ' && s[i] != '\'' && s[i] != '"'; i++) {
+        if (s[i] == '@')
+            skip = i + 1;
+    }
+    return skip;
+}
+
 void pr_git_url_redact(char *out, size_t outsz, const char *url)
 {
     size_t o = 0;
@@ -77,26 +88,14 @@ void pr_git_url_redact(char *out, size_t outsz, const char *url)
     if (outsz == 0)
         return;
     while (url && url[i] && o + 1 < outsz) {
-        if (strncmp(url + i, "://", 3) == 0) {
-            /* Copy the separator, then drop everything up to the last '@' of the authority. */
-            for (int k = 0; k < 3 && o + 1 < outsz; k++)
-                out[o++] = url[i++];
-            size_t end = i;
-            size_t at = 0;
-            bool has_at = false;
-            while (url[end] && url[end] != '/' && url[end] != ' ' && url[end] != '\'' &&
-                   url[end] != '"') {
-                if (url[end] == '@') {
-                    at = end;
-                    has_at = true;
-                }
-                end++;
-            }
-            if (has_at)
-                i = at + 1;
-            continue;
-        }
+        bool sep = strncmp(url + i, "://", 3) == 0;
         out[o++] = url[i++];
+        if (sep) {
+            /* Copy the separator, then drop the credentials of the authority. */
+            for (int k = 0; k < 2 && o + 1 < outsz; k++)
+                out[o++] = url[i++];
+            i += userinfo_len(url + i);
+        }
     }
     out[o] = '\0';
 }
@@ -336,9 +335,11 @@ static int mirror_paths(char **mirror_out, char **lock_out, const char *cache_di
 
     *mirror_out = NULL;
     *lock_out = NULL;
-    if (EVP_Digest(url, strlen(url), md, &mdlen, EVP_sha256(), NULL) != 1)
-        return pr_error_set(err, PR_EINTERNAL, "sha256 of the repository URL failed");
-    for (unsigned int i = 0; i < mdlen; i++)
+    if (EVP_Digest(url, strlen(url), md, &mdlen, EVP_sha256(), NULL) != 1) {
+        (void)pr_error_set(err, PR_EINTERNAL, "sha256 of the repository URL failed");
+        return PR_EINTERNAL;
+    }
+    for (size_t i = 0; i < mdlen; i++)
         (void)snprintf(hex + 2 * i, 3, "%02x", md[i]);
     rc = pr_buf_printf(&b, "%s/%s.git", cache_dir, hex);
     if (rc < 0)
@@ -361,8 +362,12 @@ fail:
     pr_buf_free(&b);
     pr_free(*mirror_out);
     *mirror_out = NULL;
-    return rc == PR_ELIMIT ? pr_error_set(err, PR_ELIMIT, "cache directory path too long")
-                           : pr_error_set(err, PR_ENOMEM, "out of memory");
+    if (rc == PR_ELIMIT) {
+        (void)pr_error_set(err, PR_ELIMIT, "cache directory path too long");
+        return PR_ELIMIT;
+    }
+    (void)pr_error_set(err, PR_ENOMEM, "out of memory");
+    return PR_ENOMEM;
 }
 
 /* Serialises fetches of one mirror across threads and processes: flock locks belong to the
@@ -669,23 +674,21 @@ static int fill_info(pr_git_info *out, const git_commit *commit, pr_error *err)
 {
     const git_signature *author = git_commit_author(commit);
     const git_signature *committer = git_commit_committer(commit);
-    char *joined = NULL;
+    pr_buf joined = PR_BUF_INIT(4096);
     char *clean = NULL;
+    const char *name = author->name ? author->name : "";
+    const char *email = author->email ? author->email : "";
 
     (void)git_oid_tostr(out->commit, sizeof(out->commit), git_commit_id(commit));
     pr_time_rfc3339(out->committed_at, sizeof(out->committed_at), (long long)committer->when.time);
     /* Name and email are bytes from the submission: capped, then made valid UTF-8. */
-    size_t nl = strnlen(author->name ? author->name : "", 1024);
-    size_t el = strnlen(author->email ? author->email : "", 1024);
-    joined = pr_malloc(nl + el + 4);
-    if (!joined)
+    if (pr_buf_put(&joined, name, strnlen(name, 1024)) < 0 || pr_buf_puts(&joined, " <") < 0 ||
+        pr_buf_put(&joined, email, strnlen(email, 1024)) < 0 || pr_buf_puts(&joined, ">") < 0) {
+        pr_buf_free(&joined);
         return pr_error_set(err, PR_ENOMEM, "out of memory");
-    memcpy(joined, author->name ? author->name : "", nl);
-    memcpy(joined + nl, " <", 2);
-    memcpy(joined + nl + 2, author->email ? author->email : "", el);
-    joined[nl + 2 + el] = '>';
-    clean = pr_text_clean(joined, nl + el + 3, sizeof(out->author) - 1, NULL);
-    pr_free(joined);
+    }
+    clean = pr_text_clean(joined.ptr, joined.len, sizeof(out->author) - 1, NULL);
+    pr_buf_free(&joined);
     if (!clean)
         return pr_error_set(err, PR_ENOMEM, "out of memory");
     (void)snprintf(out->author, sizeof(out->author), "%s", clean);

@@ -28,8 +28,7 @@ static int g_dest_seq;     /* makes every destination directory unique */
 
 /* Runs a shell script in g_tmp; its stdout goes to out (trailing newlines cut) when out is not
  * NULL. Aborts when the script fails. */
-static void run_sh(char *out, size_t outsz, const char *fmt, ...) PR_PRINTF(3, 4);
-static void run_sh(char *out, size_t outsz, const char *fmt, ...)
+PR_PRINTF(3, 4) static void run_sh(char *out, size_t outsz, const char *fmt, ...)
 {
     char script[8192];
     va_list ap;
@@ -588,7 +587,7 @@ static void raw_tree(char out[41], const char *repo, const raw_entry *e, size_t 
     for (size_t i = 0; i < n; i++) {
         fprintf(f, "%s %s", e[i].mode, e[i].name);
         fputc(0, f);
-        for (int k = 0; k < 20; k++) {
+        for (size_t k = 0; k < 20; k++) {
             unsigned int byte = 0;
             T_EQ_INT(sscanf(e[i].hex + 2 * k, "%2x", &byte), 1);
             fputc((int)byte, f);
