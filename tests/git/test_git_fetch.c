@@ -2,7 +2,6 @@
  * temporary directory, fetched by plain path and over file:// (no network). */
 #include "proctor/git.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -101,16 +100,9 @@ static void read_file(char *out, size_t outsz, const char *dir, const char *name
 
 static int count_mirrors(const char *cache)
 {
-    DIR *d = opendir(cache);
-    int n = 0;
-    T_NOT_NULL(d);
-    for (struct dirent *e = readdir(d); e; e = readdir(d)) {
-        size_t l = strlen(e->d_name);
-        if (l > 4 && strcmp(e->d_name + l - 4, ".git") == 0)
-            n++;
-    }
-    closedir(d);
-    return n;
+    char out[64];
+    run_sh(out, sizeof(out), "ls -a '%s' | grep -c '[.]git$' || true", cache);
+    return (int)strtol(out, NULL, 10);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -703,13 +695,9 @@ static void test_hostile_trees(void)
     T_EQ_STR(target, outside);
     (void)snprintf(p, sizeof(p), "%s/module", dest);
     T_TRUE(!path_exists(p));
-    DIR *d = opendir(outside);
-    T_NOT_NULL(d);
-    int entries = 0;
-    for (struct dirent *e = readdir(d); e; e = readdir(d))
-        entries++;
-    closedir(d);
-    T_EQ_INT(entries, 2); /* "." and ".." only */
+    char listing[256];
+    run_sh(listing, sizeof(listing), "ls -A '%s' | wc -l", outside);
+    T_EQ_STR(listing, "0"); /* nothing was written outside the checkout */
 }
 
 /* ---------------------------------------------------------------------------------------- */
