@@ -25,6 +25,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import termios
 import threading
 import time
 
@@ -258,6 +259,19 @@ class Fixtures:
         drift = (time.time() - self.t_real) - (time.monotonic() - self.t_mono)
         if abs(drift) > 2.0:
             bad.append(f"host realtime clock jumped by {drift:.1f} s during the battery")
+        for kind in ("shm", "msg", "sem"):
+            try:
+                with open(f"/proc/sysvipc/{kind}", encoding="ascii") as f:
+                    rows = [l.split() for l in f.read().splitlines()[1:]]
+            except OSError:
+                rows = []
+            # uid column: shm and msg 8th, sem 5th
+            col = {"shm": 7, "msg": 7, "sem": 4}[kind]
+            leaked = [r for r in rows if len(r) > col and r[col].isdigit()
+                      and int(r[col]) >= BOX_UID_MIN]
+            if leaked:
+                bad.append(f"SysV {kind} objects of box uids left in the host IPC namespace: "
+                           f"{len(leaked)}")
         if self.libc is not None:
             fd = self.libc.inotify_init1(0o2000000)
             if fd < 0:
@@ -393,9 +407,16 @@ def run_case(case, fx, proctor, verbose):
     wall = int(dict(zip(opts[::2], opts[1::2])).get("--wall-ms", "20000"))
     guard = wall / 1000.0 + 20.0
     t0 = time.monotonic()
+    preexec = None
+    if stdin_mode == "pty":
+        # The pty becomes proctor's controlling terminal: if the box inherited it, TIOCSTI
+        # would inject input into it (and the echo would show up on the master side).
+        def preexec():
+            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
     try:
         p = subprocess.Popen(argv, stdin=stdin_arg, stdout=outs["stdout"], stderr=outs["stderr"],
-                             env=env, pass_fds=pass_fds, start_new_session=True)
+                             env=env, pass_fds=pass_fds, start_new_session=True,
+                             preexec_fn=preexec)
     except OSError as e:
         return False, f"cannot start proctor: {e}", [repro]
     for name, (cap, w) in captures.items():

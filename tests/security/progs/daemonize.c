@@ -1,6 +1,7 @@
 /* daemonize DIR [spin]: double fork + setsid; the grandchild ignores every catchable signal and
- * appends a heartbeat to DIR/heartbeat every 50 ms forever (or spins). The parent exits 0 at
- * once. No process may outlive the run and the heartbeat must stop. */
+ * appends a heartbeat to DIR/heartbeat every 50 ms forever (or spins). The parent exits 0
+ * as soon as the first heartbeat exists. No process may outlive the run and the heartbeat must
+ * stop. */
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -14,8 +15,12 @@ int main(int argc, char **argv)
     if (argc < 2)
         return 2;
     (void)snprintf(path, sizeof path, "%s/heartbeat", argv[1]);
-    if (fork() != 0)
+    if (fork() != 0) {
+        /* Exit only once the daemon is provably running (its first heartbeat exists). */
+        for (int i = 0; i < 200 && access(path, F_OK) != 0; i++)
+            usleep(10000);
         return 0;
+    }
     (void)setsid();
     if (fork() != 0)
         _exit(0);
