@@ -104,14 +104,29 @@ def proc_processes():
     return out
 
 
-def find_survivors(bin_dir, markers):
-    """Processes that belong to this battery: their executable lives in our private bin copy, or
-    their command line names one of the case's scripts."""
+def bin_inodes(bin_dir):
+    """(st_dev, st_ino) of every file of a private bin copy: a box process shows its executable
+    under its in-box path (/sec/...), so survivors are recognised by inode, not by path."""
+    out = set()
+    for n in os.listdir(bin_dir):
+        st = os.stat(os.path.join(bin_dir, n))
+        out.add((st.st_dev, st.st_ino))
+    return out
+
+
+def find_survivors(inodes, markers):
+    """Processes that belong to this battery run: their executable is one of our private bin
+    copy's files, or their command line names one of the case's scripts."""
     found = []
     for pid, uid, exe, cmd, state in proc_processes():
         if pid == os.getpid():
             continue
-        if exe.startswith(bin_dir + "/") or any(m in cmd for m in markers):
+        try:
+            st = os.stat(f"/proc/{pid}/exe")
+            mine = (st.st_dev, st.st_ino) in inodes
+        except OSError:
+            mine = False
+        if mine or any(m in cmd for m in markers):
             found.append((pid, uid, exe, cmd.strip(), state))
     return found
 
@@ -210,6 +225,7 @@ class Fixtures:
             os.chmod(p, 0o4755)
             self.setuid = True
         self.canary = os.path.join(self.root, "canary.txt")
+        self.inodes = set()  # filled once every file of bin/ exists
         with open(self.canary, "w", encoding="ascii") as f:
             f.write("proctor-canary %s\n" % os.urandom(8).hex())
         os.chmod(self.canary, 0o666)  # even world-writable it must stay untouched
@@ -219,6 +235,7 @@ class Fixtures:
             f.write("lock\n")
         os.chmod(self.lockfile, 0o644)
         self.lock_fd = os.open(self.lockfile, os.O_RDWR | os.O_CLOEXEC)
+        self.inodes = bin_inodes(self.bin)
         fcntl.flock(self.lock_fd, fcntl.LOCK_EX)
         fcntl.lockf(self.lock_fd, fcntl.LOCK_EX)
         self.tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -487,10 +504,10 @@ def run_case(case, fx, proctor, verbose):
 
     # Survivors: nothing of this case may still run once proctor has returned.
     markers = [c for c in cmd if c.startswith("/sec/") and c.endswith((".sh", ".py"))]
-    surv = find_survivors(fx.bin, markers)
+    surv = find_survivors(fx.inodes, markers)
     if surv:
         time.sleep(0.5)  # let the kernel finish reaping before calling anything a survivor
-        surv = find_survivors(fx.bin, markers)
+        surv = find_survivors(fx.inodes, markers)
     if surv:
         failures.append("survivors after the run: " + "; ".join(
             f"pid {s[0]} uid {s[1]} state {s[4]} {s[3][:60]!r}" for s in surv[:5]))
