@@ -116,8 +116,8 @@ static int strv_parse(char ***out, const json_t *obj, const char *key, bool requ
     size_t n = json_array_size(arr);
     if (!json_is_array(arr) || n > RUNTIME_LIST_MAX || (required && n == 0))
         return pr_error_set(err, PR_EINVAL,
-                            "%s: runtimes[%zu].%s: expected %san array of at most %d strings", file,
-                            idx, key, required ? "a non-empty " : "", RUNTIME_LIST_MAX);
+                            "%s: runtimes[%zu].%s: expected %s array of at most %d strings", file,
+                            idx, key, required ? "a non-empty" : "an", RUNTIME_LIST_MAX);
     v = pr_calloc(n + 1, sizeof(char *));
     if (!v)
         return pr_error_set(err, PR_ENOMEM, "out of memory");
