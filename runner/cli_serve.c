@@ -1,12 +1,52 @@
+/* proctor serve [--config FILE]: the grading daemon (runner/daemon.c). */
 #include "cli.h"
 
 #include <stdio.h>
+#include <string.h>
 
-/* Placeholder until this sub-command lands. */
+#include "daemon.h"
+#include "proctor/git.h"
+
+int pr_daemon_run(const char *config_path, pr_error *err);
+
+static void serve_usage(FILE *f)
+{
+    fputs("usage: proctor serve [--config FILE]\n"
+          "\n"
+          "Run the grading daemon: spool directory, HTTP API and git watch on one event loop.\n"
+          "FILE defaults to ./proctor.json; see proctor.example.json for every key.\n"
+          "Signals: SIGTERM/SIGINT stop gracefully (grace_s), SIGHUP reloads tokens and "
+          "challenges.\n",
+          f);
+}
+
 int pr_cli_serve(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "proctor serve: not built yet\n");
-    return 2;
+    const char *config = "proctor.json";
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
+            config = argv[++i];
+        } else if (strncmp(argv[i], "--config=", 9) == 0) {
+            config = argv[i] + 9;
+        } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            serve_usage(stdout);
+            return 0;
+        } else {
+            fprintf(stderr, "proctor serve: unknown option '%s'\n", argv[i]);
+            serve_usage(stderr);
+            return 2;
+        }
+    }
+    pr_error err = { 0 };
+    if (pr_git_global_init(&err) < 0) {
+        fprintf(stderr, "proctor serve: %s\n", err.msg);
+        return 2;
+    }
+    int rc = pr_daemon_run(config, &err);
+    pr_git_global_cleanup();
+    if (rc < 0) {
+        fprintf(stderr, "proctor serve: %s\n", err.msg);
+        return 2;
+    }
+    return rc;
 }

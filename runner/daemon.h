@@ -1,0 +1,244 @@
+#ifndef PROCTOR_RUNNER_DAEMON_H
+#define PROCTOR_RUNNER_DAEMON_H
+/* Private to the daemon (`proctor serve`): configuration, the spool directory, the HTTP/1.1
+ * server, metrics, callbacks and git watch. Everything here runs on the one libuv loop thread
+ * unless a comment says otherwise. */
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "proctor/buf.h"
+#include "proctor/error.h"
+
+/* ---- configuration (runner/config.c) ---- */
+
+typedef enum pr_role {
+    PR_ROLE_SUBMITTER = 1,
+    PR_ROLE_REVIEWER = 2,
+    PR_ROLE_CANDIDATE = 3
+} pr_role;
+
+typedef struct pr_cfg_token {
+    char *token; /* owned; the bearer secret */
+    char *name;  /* owned; a candidate token sees submissions whose candidate == name */
+    pr_role role;
+    double per_minute; /* submissions refilled per minute; 0 = unlimited */
+    double burst;      /* bucket size */
+    double bucket;     /* tokens left (runtime state) */
+    uint64_t last_ns;  /* last refill, monotonic ns (runtime state) */
+} pr_cfg_token;
+
+typedef struct pr_cfg_watch {
+    char *repo, *branch, *challenge, *candidate; /* owned; branch may be NULL (HEAD) */
+    unsigned interval_s;
+} pr_cfg_watch;
+
+typedef struct pr_config {
+    char *path;               /* owned; the file it was read from */
+    char *listen_host;        /* owned; default 127.0.0.1 */
+    int listen_port;          /* default 8080; 0 = any free port (logged) */
+    char *spool, *challenges; /* owned, required */
+    char *cache, *work;       /* owned; default <spool>/cache, <spool>/work */
+    char *runtimes;           /* owned; runtimes file, NULL = built-in default */
+    char *callback_secret;    /* owned, may be NULL (callbacks are then unsigned) */
+    int workers;              /* parallel jobs; default: number of cores */
+    int parallel_per_job;     /* sandboxes one job may run at once; default 1 */
+    pr_cfg_token *tokens;     /* owned */
+    size_t ntokens;
+    pr_cfg_watch *watches; /* owned */
+    size_t nwatches;
+    uint64_t repo_bytes, repo_files; /* limits on the checked-out tree */
+    size_t queue_length;             /* jobs queued or running before 503 */
+    size_t body_bytes;               /* request body cap (413) */
+    size_t header_bytes;             /* request line + headers cap (431) */
+    unsigned request_timeout_s;      /* a request must complete within this (slowloris) */
+    unsigned idle_timeout_s;         /* keep-alive idle connection lifetime */
+    size_t max_connections;
+    unsigned grace_s;         /* SIGTERM: running jobs may finish for this long */
+    uint64_t min_free_mb;     /* a job is deferred while the work dir has less free space */
+    int max_attempts;         /* infrastructure failures retried up to this many attempts */
+    unsigned scan_interval_s; /* safety-net scan of spool/incoming */
+} pr_config;
+
+/** Reads and validates a config file; messages name the field ("tokens[1].role: ..."). */
+int pr_config_load(pr_config **out, const char *path, pr_error *err);
+/** Same from a JSON text (path is used only for messages and relative paths). */
+int pr_config_parse(pr_config **out, const char *text, size_t len, const char *path, pr_error *err);
+void pr_config_free(pr_config *c);
+/** True for a pack id: 1..64 of [A-Za-z0-9_.-], not starting with '.'. */
+bool pr_config_pack_id_valid(const char *id);
+
+/* ---- token bucket (runner/config.c) ---- */
+
+/** Takes one submission from the token's bucket at now_ns. Returns 0 when allowed, else the
+ * number of seconds (>= 1) after which one will be available. */
+unsigned pr_rate_take(pr_cfg_token *t, uint64_t now_ns);
+
+/* ---- spool directory (runner/spool.c) ---- */
+
+/* A normalised job: the file content of spool/{incoming,running,done}/<id>.json. */
+typedef struct pr_spool_job {
+    char id[65];
+    char *repo, *ref, *challenge, *candidate, *callback_url; /* owned; ref etc. may be NULL */
+    char queued_at[32];
+    int attempts; /* attempts already made */
+    char *source; /* "api", "spool", "watch" */
+} pr_spool_job;
+
+/** Creates spool/{incoming,running,done,reports,rejected,tmp}. */
+int pr_spool_init(const char *spool, pr_error *err);
+/** Parses and validates a job object (from a dropped file or an API body). Fields: repo
+ * (string, required), ref, challenge (pack id, required), candidate, callback_url (http://),
+ * id (optional, checked), queued_at, attempts, source. Messages name the field. */
+int pr_spool_job_parse(pr_spool_job *out, const json_t *obj, pr_error *err);
+void pr_spool_job_clear(pr_spool_job *j);
+json_t *pr_spool_job_json(const pr_spool_job *j);
+/** Writes a JSON value to path atomically (tmp in the same dir, fsync, rename, dir fsync). */
+int pr_spool_write_json(const char *path, const json_t *v, pr_error *err);
+/** Reads a small file whole (at most max bytes, else PR_ELIMIT). *out is pr_free'd. */
+int pr_spool_read_file(char **out, size_t *len_out, const char *path, size_t max, pr_error *err);
+/** Reads and parses a job file of the spool (capped). */
+int pr_spool_job_load(pr_spool_job *out, const char *path, pr_error *err);
+
+/* ---- metrics (runner/metrics.c) ---- */
+
+typedef struct pr_metrics {
+    uint64_t http_by_code[600];
+    uint64_t jobs_graded, jobs_error, jobs_retried, jobs_deferred, sandbox_failures;
+    uint64_t submissions_accepted, callbacks_ok, callbacks_failed, jobs_rejected;
+    uint64_t verdicts[10]; /* AC WA TLE WLE MLE OLE RE SV IE SKIP */
+    uint64_t dur_buckets[12];
+    double dur_sum;
+    uint64_t dur_count;
+} pr_metrics;
+
+void pr_metrics_http(pr_metrics *m, int code);
+/** Counts a final report: status, verdicts, duration (seconds), sandbox failures. */
+void pr_metrics_job(pr_metrics *m, const json_t *report, double seconds);
+/** Prometheus text exposition into b. */
+int pr_metrics_render(const pr_metrics *m, size_t queued, size_t running, size_t connections,
+                      pr_buf *b);
+
+/* ---- HTTP/1.1 server (runner/httpd.c) ---- */
+
+typedef struct pr_httpd pr_httpd;
+typedef struct pr_http_conn pr_http_conn;
+
+typedef struct pr_http_req {
+    int method;          /* enum http_method */
+    char *path;          /* owned by the connection; path part of the URL, not decoded */
+    char *query;         /* owned by the connection; may be NULL */
+    char *authorization; /* owned by the connection; may be NULL */
+    char *content_type;  /* may be NULL */
+    char *body;          /* NUL-terminated; may be NULL */
+    size_t body_len;
+} pr_http_req;
+
+/* Handler: called on the loop thread once per complete request; must call pr_http_respond
+ * exactly once before returning. */
+typedef void (*pr_http_handler)(pr_http_conn *c, const pr_http_req *req, void *payload);
+
+typedef struct pr_httpd_opts {
+    size_t body_bytes, header_bytes, max_connections;
+    unsigned request_timeout_s, idle_timeout_s;
+    pr_http_handler handler;
+    void *payload;
+    pr_metrics *metrics; /* counts responses by code; may be NULL */
+} pr_httpd_opts;
+
+int pr_httpd_new(pr_httpd **out, uv_loop_t *loop, const char *host, int port,
+                 const pr_httpd_opts *opts, pr_error *err);
+/** The port actually bound (useful with port 0). */
+int pr_httpd_port(const pr_httpd *h);
+size_t pr_httpd_connections(const pr_httpd *h);
+/** Updates caps (SIGHUP); existing connections keep theirs. */
+void pr_httpd_set_opts(pr_httpd *h, const pr_httpd_opts *opts);
+/** Stops listening and closes every connection; the struct is freed once all handles have
+ * closed (after the loop has run). */
+void pr_httpd_close(pr_httpd *h);
+
+/** Sends a response. extra_headers is "Name: value\r\n"... or NULL. body is copied. */
+void pr_http_respond(pr_http_conn *c, int status, const char *content_type,
+                     const char *extra_headers, const char *body, size_t len);
+/** Convenience: JSON body (the value is not consumed). */
+void pr_http_respond_json(pr_http_conn *c, int status, const char *extra_headers, const json_t *v);
+/** {"error": msg} */
+void pr_http_respond_error(pr_http_conn *c, int status, const char *extra_headers, const char *msg);
+
+/* ---- callbacks (runner/callback.c) ---- */
+
+typedef struct pr_callbacks pr_callbacks;
+int pr_callbacks_new(pr_callbacks **out, uv_loop_t *loop, pr_metrics *m);
+/** Queues POST of body to url (http:// only), signed with secret when non-NULL. The body is
+ * copied. Retries with exponential backoff; never blocks the loop. */
+int pr_callback_post(pr_callbacks *cb, const char *url, const char *secret, const char *job_id,
+                     const char *body, size_t len, pr_error *err);
+/** Hex HMAC-SHA256 of data (65 bytes out). */
+int pr_hmac_sha256_hex(char out[65], const char *key, const void *data, size_t len);
+/** Parses http://host[:port][/path]. host_out >= 256, path_out >= 1024. */
+int pr_callback_url_parse(const char *url, char *host_out, size_t hostsz, int *port_out,
+                          char *path_out, size_t pathsz);
+size_t pr_callbacks_pending(const pr_callbacks *cb);
+void pr_callbacks_close(pr_callbacks *cb);
+
+/* ---- daemon core (runner/daemon.c) ---- */
+
+typedef struct pr_daemon pr_daemon;
+typedef struct pr_watcher pr_watcher;
+struct pr_runtimes;
+struct pr_worker;
+
+struct pr_daemon {
+    uv_loop_t *loop;
+    pr_config *cfg;               /* owned */
+    struct pr_runtimes *runtimes; /* owned, may be NULL */
+    pr_httpd *httpd;              /* owned (closed at shutdown) */
+    pr_callbacks *callbacks;      /* owned */
+    pr_watcher *watcher;          /* owned */
+    pr_metrics metrics;
+    json_t *challenges; /* owned; {id: {id, version, title, kind, tests, digest}} */
+    uv_signal_t sig_term, sig_int, sig_hup;
+    uv_fs_event_t fs_event;
+    uv_timer_t scan_timer, defer_timer, grace_timer;
+    char **queue; /* owned ring of job ids (each owned) waiting for a worker */
+    size_t q_head, q_len, q_cap;
+    struct pr_worker **slots; /* owned array [workers]; NULL = free */
+    size_t nrunning;
+    bool stopping;
+    bool fs_event_on;
+    int exit_code;
+};
+
+/** HTTP entry point (runner/daemon_api.c). */
+void pr_daemon_http(pr_http_conn *c, const pr_http_req *req, void *payload);
+/** Job id of the job in a worker slot, or NULL. */
+bool pr_daemon_is_running(const pr_daemon *d, const char *id);
+/** Builds a path inside the spool: <spool>/<sub>/<id>.json. */
+int pr_daemon_spool_path(const pr_daemon *d, char *out, size_t outsz, const char *sub,
+                         const char *id);
+/** Reloads the challenge list from cfg->challenges. */
+int pr_daemon_load_challenges(pr_daemon *d, pr_error *err);
+/** A new random job id (26 chars of [0-9a-z]). */
+void pr_daemon_new_id(char *out, size_t outsz);
+bool pr_daemon_id_valid(const char *id);
+/** Candidate view of a report. New reference. */
+json_t *pr_daemon_redact(const json_t *report);
+
+/** Emits one JSON object per line on stderr: {"ts", "level", "event", ...fields}. fields is
+ * consumed (may be NULL). */
+void pr_dlog(const char *level, const char *event, json_t *fields);
+
+/** Writes a job into spool/incoming (atomically) and picks it up. Returns 0, PR_ELIMIT when
+ * the queue is full, or another error. The job's id is set when absent. */
+int pr_daemon_submit(pr_daemon *d, pr_spool_job *job, pr_error *err);
+
+/* ---- git watch (runner/watch.c) ---- */
+
+int pr_watcher_new(pr_watcher **out, uv_loop_t *loop, pr_daemon *d, const pr_config *cfg,
+                   pr_error *err);
+void pr_watcher_close(pr_watcher *w);
+
+#endif
