@@ -459,10 +459,29 @@ static int connect_fail(pr_error *err, int grc, const fetch_ctx *ctx, const char
     return fetch_fail(err, ctx, "connect to", disp);
 }
 
+/* Errors of the mirror itself (stale lock files after a crash, damaged objects or refs) rather
+ * than of the remote or the network. */
+static bool is_local_error(const git_error *ge)
+{
+    if (!ge)
+        return false;
+    switch (ge->klass) {
+    case GIT_ERROR_OS:
+    case GIT_ERROR_ODB:
+    case GIT_ERROR_REFERENCE:
+    case GIT_ERROR_FILESYSTEM:
+    case GIT_ERROR_INDEXER:
+        return true;
+    default:
+        return false;
+    }
+}
+
 /* Brings the mirror up to date with all branches and tags of url. head_out receives the
  * remote's default branch ("refs/heads/main"), or "" when it has none. */
-static int mirror_fetch(int *objects_out, char *head_out, size_t head_sz, git_repository *repo,
-                        const char *url, const char *disp, uint64_t max_received, pr_error *err)
+static int mirror_fetch(int *objects_out, bool *local_fault, char *head_out, size_t head_sz,
+                        git_repository *repo, const char *url, const char *disp,
+                        uint64_t max_received, pr_error *err)
 {
     char spec_heads[] = "+refs/heads/*:refs/heads/*";
     char spec_tags[] = "+refs/tags/*:refs/tags/*";
@@ -477,6 +496,7 @@ static int mirror_fetch(int *objects_out, char *head_out, size_t head_sz, git_re
     int rc = 0;
 
     *objects_out = 0;
+    *local_fault = false;
     head_out[0] = '\0';
     (void)git_fetch_options_init(&fo, GIT_FETCH_OPTIONS_VERSION);
     fo.callbacks.transfer_progress = fetch_on_transfer;
@@ -510,17 +530,20 @@ static int mirror_fetch(int *objects_out, char *head_out, size_t head_sz, git_re
         goto cleanup;
     }
     if (git_remote_download(remote, &refspecs, &fo) < 0) {
+        *local_fault = is_local_error(git_error_last());
         rc = fetch_fail(err, &ctx, "fetch", disp);
         goto cleanup;
     }
     *objects_out = (int)git_remote_stats(remote)->received_objects;
     if (git_remote_update_tips(remote, &fo.callbacks, 0, GIT_REMOTE_DOWNLOAD_TAGS_NONE,
                                "proctor fetch") < 0) {
+        *local_fault = true;
         rc = git_fail(err, PR_EGIT, "update mirror refs");
         goto cleanup;
     }
     /* A branch deleted upstream must not stay resolvable from the mirror. */
     if (git_remote_prune(remote, &fo.callbacks) < 0) {
+        *local_fault = true;
         rc = git_fail(err, PR_EGIT, "prune mirror refs");
         goto cleanup;
     }
@@ -533,6 +556,33 @@ cleanup:
     git_remote_free(remote);
     git_buf_dispose(&head);
     return rc;
+}
+
+/* Opens (or creates) the mirror and fetches into it. No empty mirror is kept for a repository
+ * that could not be fetched, and a mirror that fails locally is rebuilt from scratch once. */
+static int mirror_sync(git_repository **out, int *objects, char *head, size_t head_sz,
+                       const char *mirror, const char *url, const char *disp, uint64_t max_received,
+                       pr_error *err)
+{
+    *out = NULL;
+    for (int attempt = 0;; attempt++) {
+        git_repository *repo = NULL;
+        bool created = false;
+        bool local_fault = false;
+        int rc = mirror_open(&repo, &created, mirror, err);
+        if (rc < 0)
+            return rc;
+        rc = mirror_fetch(objects, &local_fault, head, head_sz, repo, url, disp, max_received, err);
+        if (rc == 0) {
+            *out = repo;
+            return 0;
+        }
+        git_repository_free(repo);
+        if (created || local_fault)
+            (void)pr_rm_rf(mirror);
+        if (created || !local_fault || attempt > 0)
+            return rc;
+    }
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -1028,7 +1078,6 @@ int pr_git_fetch(pr_git_info *out, const char *repo, const char *ref, const char
     git_repository *mirror_repo = NULL;
     git_commit *commit = NULL;
     int objects = 0;
-    bool created = false;
     int rc;
 
     /* The whole history may be larger than the tree; the cap is a multiple of the tree limit. */
@@ -1057,16 +1106,8 @@ int pr_git_fetch(pr_git_info *out, const char *repo, const char *ref, const char
     rc = mirror_lock(&lock_fd, lock_path, err);
     if (rc < 0)
         goto cleanup;
-    rc = mirror_open(&mirror_repo, &created, mirror, err);
-    if (rc < 0)
-        goto cleanup;
-    rc = mirror_fetch(&objects, head, sizeof(head), mirror_repo, url, disp, max_received, err);
-    if (rc < 0 && created) {
-        /* No empty mirror is kept for a repository that could not be fetched. */
-        git_repository_free(mirror_repo);
-        mirror_repo = NULL;
-        (void)pr_rm_rf(mirror);
-    }
+    rc = mirror_sync(&mirror_repo, &objects, head, sizeof(head), mirror, url, disp, max_received,
+                     err);
     if (rc < 0)
         goto cleanup;
     out->fetched_objects = objects;
