@@ -357,11 +357,12 @@ static int check_keys(const json_t *obj, const char *const *allowed, const char 
     return 0;
 }
 
-static const char *const assert_ops[] = { "exists",       "equal",      "not_equal",  "type",
-                                          "length",       "min_length", "max_length", "regex",
-                                          "unique",       "sorted",     "gte",        "lte",
-                                          "gt",           "lt",         "one_of",     "includes",
-                                          "includes_all", "excludes",   NULL };
+static const char *const assert_ops[] = {
+    "exists",     "equal", "not_equal", "type",     "length",       "min_length",
+    "max_length", "regex", "unique",    "sorted",   "gte",          "lte",
+    "gt",         "lt",    "one_of",    "includes", "includes_all", "includes_in_order",
+    "excludes",   NULL
+};
 
 static int validate_regex(const char *pattern, const char *file, const char *field, pr_error *err)
 {
@@ -409,7 +410,7 @@ static int validate_assert(const json_t *a, const char *file, const char *field,
             return bad(err, file, f,
                        "unknown assertion (exists, equal, not_equal, type, length, "
                        "min_length, max_length, regex, unique, sorted, gte, lte, "
-                       "gt, lt, one_of, includes, includes_all, excludes)");
+                       "gt, lt, one_of, includes, includes_all, includes_in_order, excludes)");
         nops++;
         if ((strcmp(key, "exists") == 0 || strcmp(key, "unique") == 0) && !json_is_boolean(v))
             return bad(err, file, f, "expected true or false");
@@ -627,7 +628,7 @@ static int validate_step(const json_t *st, const char *file, size_t idx, pr_erro
     }
     static const char *const keys[] = { "name", "method",   "path",         "headers", "jwt",
                                         "json", "body",     "timeout_ms",   "expect",  "capture",
-                                        "loop", "parallel", "expect_group", NULL };
+                                        "loop", "parallel", "expect_group", "repeat",  NULL };
     int rc = check_keys(st, keys, file, field, err);
     if (rc < 0)
         return rc;
@@ -676,6 +677,15 @@ static int validate_step(const json_t *st, const char *file, size_t idx, pr_erro
             json_integer_value(max) < 1 || json_integer_value(max) > PR_SCN_MAX_LOOP)
             return bad(err, file, f,
                        "expected while (variable name), path (string) and max (1..1000)");
+    }
+    const json_t *rep = json_object_get(st, "repeat");
+    if (rep) {
+        FIELDF("%s.repeat", field);
+        if (!json_is_integer(rep) || json_integer_value(rep) < 1 ||
+            json_integer_value(rep) > PR_SCN_MAX_LOOP)
+            return bad(err, file, f, "expected an integer 1..1000 (sequential copies, {{i}})");
+        if (loop || json_object_get(st, "parallel"))
+            return bad(err, file, f, "repeat cannot be combined with loop or parallel");
     }
     const json_t *par = json_object_get(st, "parallel");
     if (par) {
@@ -1124,6 +1134,20 @@ static int check_op(const char *op, const json_t *want_t, const json_t *target, 
         ok = array_has(want, target);
     } else if (strcmp(op, "includes") == 0 || strcmp(op, "excludes") == 0) {
         ok = json_is_array(target) && array_has(target, want) == (op[0] == 'i');
+    } else if (strcmp(op, "includes_in_order") == 0) {
+        /* want is a subsequence of target: every element, in the same relative order. */
+        ok = json_is_array(target) && json_is_array(want);
+        size_t k = 0;
+        for (size_t i = 0; ok && i < json_array_size(target) && k < json_array_size(want); i++) {
+            if (values_equal(json_array_get(target, i), json_array_get(want, k), 0))
+                k++;
+        }
+        if (ok && k < json_array_size(want)) {
+            ok = 0;
+            (void)pr_buf_printf(why, "element %zu (", k);
+            put_excerpt(why, json_array_get(want, k));
+            (void)pr_buf_puts(why, ") missing or out of order, ");
+        }
     } else if (strcmp(op, "includes_all") == 0) {
         ok = json_is_array(target) && json_is_array(want);
         for (size_t i = 0; ok && i < json_array_size(want); i++) {
@@ -1563,9 +1587,13 @@ int pr_scenario_run(pr_scn_ctx *ctx, const json_t *scn, bool *passed, pr_buf *ms
             continue;
         }
         const json_t *loop = json_object_get(st, "loop");
+        const json_t *rep = json_object_get(st, "repeat");
         long max = loop ? (long)json_integer_value(json_object_get(loop, "max")) : 1;
+        long nrep = rep ? (long)json_integer_value(rep) : 1;
         const char *path_override = NULL;
         for (long iter = 0;; iter++) {
+            if (rep)
+                (void)json_object_set_new(ctx->vars, "i", json_integer(iter));
             json_decref(desc);
             desc = NULL;
             rc = pr_scenario_render(&raw, &curl, &desc, ctx, st, path_override, err);
@@ -1582,7 +1610,7 @@ int pr_scenario_run(pr_scn_ctx *ctx, const json_t *scn, bool *passed, pr_buf *ms
             if (rc < 0)
                 goto cleanup;
             if (rc == 0) {
-                if (loop) {
+                if (loop || rep) {
                     pr_buf tmp = PR_BUF_INIT(8192);
                     (void)pr_buf_printf(&tmp, "iteration %ld: %s", iter + 1,
                                         why.ptr ? why.ptr : "");
@@ -1595,6 +1623,8 @@ int pr_scenario_run(pr_scn_ctx *ctx, const json_t *scn, bool *passed, pr_buf *ms
                 rc = 0;
                 goto cleanup;
             }
+            if (rep && iter + 1 < nrep)
+                continue;
             if (!loop)
                 break;
             const json_t *w =

@@ -49,13 +49,15 @@
  *                                "loc": {"header": "Location"}},
  *                    "loop": {"while": "cursor", "max": 50,
  *                             "path": "/items?cursor={{url:cursor}}"},
+ *                    "repeat": 25 (sequential copies; variable i = 0..24),
  *                    "parallel": 8, "expect_group": {"same_status": true, "same_body": true,
  *                                                    "status_counts": {"201": 1}}}
  *   STEP (assert):  {"name", "assert": [ASSERT with "var", ...]}
  *   ASSERT: {"path": "/json/pointer" | "var": "name" (+ optional "path"), and one or more of
  *            exists, equal, not_equal, type (string integer number boolean null array object),
  *            length, min_length, max_length, regex (POSIX ERE), unique, sorted ("asc"|"desc"),
- *            gte, lte, gt, lt, one_of, includes, includes_all, excludes}
+ *            gte, lte, gt, lt, one_of, includes, includes_all, includes_in_order (a
+ *            subsequence, in order), excludes}
  *   JWT:    {"role": "admin" | null, "sub": "tester", "exp_offset_s": 3600 | null (no exp),
  *            "secret": "$JWT_SECRET" (the server's) | any other literal, "alg": "HS256" |
  *            "HS384" | "HS512" | "none", "claims": {extra}, "token": "literal (malformed)",
@@ -63,7 +65,8 @@
  *
  * Templates: {{name}}, {{url:name}}, {{json:name}}, {{pick:name}} in paths, header values and
  * body strings; a JSON string that is exactly "{{name}}" takes the variable's JSON type.
- * Built-in variables: run (random per job), sid (unique per scenario), port. JSON Pointer is
+ * Built-in variables: run (random per job, upper-case hex), sid (unique per scenario: run-index),
+ * port, i (inside repeat). JSON Pointer is
  * RFC 6901 with "*" mapping over arrays. Steps stop at the first failure; the test's details
  * then hold the request, the expected, the actual response (truncated) and a curl command.
  */
@@ -1183,6 +1186,11 @@ static int grade_all(worker_args *a)
     if (!j)
         return pr_error_set(err, PR_ENOMEM, "out of memory");
     random_hex(j->run_id, 12);
+    /* Upper case, so packs can build identifiers such as SKUs ([A-Z0-9-]) from it. */
+    for (char *p = j->run_id; *p; p++) {
+        if (*p >= 'a' && *p <= 'f')
+            *p = (char)(*p - 'a' + 'A');
+    }
     rc = job_prepare(j, g, s, err);
     if (rc < 0)
         goto cleanup;
