@@ -134,6 +134,11 @@ int sbx_proc_wait(sbx_proc *p, sbx_result *out, pr_error *err);
 /** Kills if still running, removes its cgroups, frees. NULL-safe. */
 void sbx_proc_free(sbx_proc *p);
 
+/** The unprivileged host uid (and gid) the program of a box in this worker slot runs as: unique
+ * per slot, never root. A writable bind (sbx_bind.writable) must be writable by this id, e.g.
+ * chown the work directory to it. Slot -1 derives the slot from the pid, as sbx_spawn does. */
+unsigned sbx_slot_host_uid(int slot);
+
 /** Creates a network namespace with lo up, owned by a fresh user namespace, for reuse by many
  * stdio runs (sbx_spec.netns_fd). Returns the fd (O_CLOEXEC) or < 0. */
 int sbx_netns_new(pr_error *err);

@@ -1,0 +1,1043 @@
+/* The sandbox: spawn a program in a fresh box, watch it, enforce its limits, report.
+ *
+ * Isolation model
+ * ---------------
+ * The monitor (the calling thread of proctor) clone()s the box init with new user, PID, mount,
+ * network (or joins a prepared loopback netns), IPC and UTS namespaces; the init unshares a
+ * cgroup namespace once it sits in its box cgroup. The user namespace maps box uid/gid 0 (the
+ * init) and 1000 (the program) to unprivileged host ids unique per worker slot
+ * (100000 + 2*slot and +1); host root is never mapped. The init drops the host's supplementary
+ * groups, becomes box root, marks itself non-dumpable and builds a new root on tmpfs:
+ * read-only, nosuid, nodev binds of /usr, /lib*, /bin, /sbin (symlinks where the host has
+ * symlinks), a generated /etc (passwd, group, hosts, nsswitch.conf) plus read-only
+ * ld.so.cache and alternatives/, a minimal /dev (null zero full random urandom, fd links, a
+ * small /dev/shm tmpfs), a fresh /proc with hidepid=2 and /proc/sys, /proc/bus, /proc/fs,
+ * /proc/irq read-only and kcore, keys, kmsg, sysrq-trigger, timer_list, sched_debug masked, a
+ * size- and inode-limited /tmp, and the caller's --ro/--rw binds; then pivot_root, the old root
+ * is detached and / is remounted read-only. Host /home, /root, /work, /sys, /run and the rest of
+ * /etc are simply absent. lo is brought up for --net loopback; --net none has no usable
+ * interface.
+ *
+ * The init forks the program, which calls setsid (no controlling tty), sets rlimits (CORE 0,
+ * FSIZE, NOFILE, STACK, CPU as a backstop, MSGQUEUE 0, MEMLOCK 0, NPROC only without a pids
+ * cgroup), empties the capability bounding and ambient sets, switches to uid/gid 1000 (all
+ * capabilities gone), sets no_new_privs, marks every fd but stdio close-on-exec, installs the
+ * profile's seccomp filter (default-deny allowlist, see seccomp.c) and execs. Every forbidden
+ * call is a seccomp user notification that the monitor receives: it names the call and kills
+ * the box (verdict SV).
+ *
+ * The init reaps orphans and reports the program's wait status; when the program ends, or when
+ * the monitor kills the init for a limit, the kernel kills every process left in the PID
+ * namespace, daemons included. The box cgroups (v2, else v1 memory + pids + cpuacct, nested
+ * under proctor's own cgroup) bound resident memory (no swap; OOM kill = MLE), the number of
+ * tasks (fork bombs get EAGAIN) and account CPU time of the whole tree. The monitor schedules
+ * its CPU checks at (limit - used) / usable CPUs, so the CPU limit is enforced within a few
+ * milliseconds, and the wall limit is a timer. Cgroups are emptied (SIGKILL, checked) and
+ * removed after every box, on failure paths too.
+ *
+ * Limits of the model: the box shares the host kernel (a kernel bug reachable through the
+ * allowed syscalls is an escape); /usr and the other system binds are readable by the program;
+ * timing side channels (CPU caches, shared cores) are not closed unless boxes are pinned to
+ * separate CPUs (sbx_spec.cpu); without cgroups memory is not limited (only reported) and the
+ * process limit falls back to RLIMIT_NPROC. */
+#include "proctor/sandbox.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <linux/seccomp.h>
+#include <net/if.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "proctor/log.h"
+
+#ifndef CLONE_PIDFD
+#define CLONE_PIDFD 0x00001000
+#endif
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+
+#define NEWROOT "/newroot"
+#define OLDROOT "/oldroot"
+
+static atomic_int g_inited;
+
+/* ---------------------------------------------------------------- plan building */
+
+typedef struct plan_builder {
+    sbx__op *ops;
+    size_t nops, cap;
+    char **strs; /* every string the plan points to (owned) */
+    size_t nstrs, strcap;
+    int rc;
+    pr_error *err;
+} plan_builder;
+
+static char *pb_str(plan_builder *b, const char *fmt, ...) PR_PRINTF(2, 3);
+
+static char *pb_keep(plan_builder *b, char *s)
+{
+    if (!s) {
+        if (b->rc == 0)
+            b->rc = pr_error_set(b->err, PR_ENOMEM, "out of memory");
+        return NULL;
+    }
+    if (b->nstrs == b->strcap) {
+        size_t nc = b->strcap ? b->strcap * 2 : 64;
+        char **n = pr_realloc(b->strs, nc * sizeof(*n));
+        if (!n) {
+            pr_free(s);
+            if (b->rc == 0)
+                b->rc = pr_error_set(b->err, PR_ENOMEM, "out of memory");
+            return NULL;
+        }
+        b->strs = n;
+        b->strcap = nc;
+    }
+    b->strs[b->nstrs++] = s;
+    return s;
+}
+
+static char *pb_str(plan_builder *b, const char *fmt, ...)
+{
+    char tmp[PATH_MAX + 64];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= sizeof(tmp)) {
+        if (b->rc == 0)
+            b->rc = pr_error_set(b->err, PR_EINVAL, "path too long");
+        return NULL;
+    }
+    return pb_keep(b, pr_strdup(tmp));
+}
+
+static void pb_op(plan_builder *b, sbx__op_kind kind, unsigned flags, const char *a, const char *bb,
+                  size_t len, unsigned mode)
+{
+    if (b->rc)
+        return;
+    if (!a) {
+        b->rc = pr_error_set(b->err, PR_ENOMEM, "out of memory");
+        return;
+    }
+    if (b->nops == b->cap) {
+        size_t nc = b->cap ? b->cap * 2 : 64;
+        sbx__op *n = pr_realloc(b->ops, nc * sizeof(*n));
+        if (!n) {
+            b->rc = pr_error_set(b->err, PR_ENOMEM, "out of memory");
+            return;
+        }
+        b->ops = n;
+        b->cap = nc;
+    }
+    b->ops[b->nops++] = (sbx__op){ kind, flags, a, bb, len, mode };
+}
+
+static void pb_free(plan_builder *b)
+{
+    for (size_t i = 0; i < b->nstrs; i++)
+        pr_free(b->strs[i]);
+    pr_free(b->strs);
+    pr_free(b->ops);
+    memset(b, 0, sizeof(*b));
+}
+
+/* Mirrors a host path into the box: a symlink stays a symlink, a directory or file is bound. */
+static void pb_system(plan_builder *b, const char *path, unsigned flags)
+{
+    struct stat st;
+    if (lstat(path, &st) != 0)
+        return;
+    char *dst = pb_str(b, NEWROOT "%s", path);
+    if (S_ISLNK(st.st_mode)) {
+        char target[PATH_MAX];
+        ssize_t n = readlink(path, target, sizeof(target) - 1);
+        if (n <= 0)
+            return;
+        target[n] = '\0';
+        pb_op(b, SBX__OP_SYMLINK, 0, dst, pb_str(b, "%s", target), 0, 0);
+        return;
+    }
+    if (S_ISDIR(st.st_mode))
+        pb_op(b, SBX__OP_MKDIR, 0, dst, NULL, 0, 0755);
+    else
+        pb_op(b, SBX__OP_FILE, 0, dst, NULL, 0, 0644);
+    pb_op(b, SBX__OP_BIND, SBX__F_RO | flags, pb_str(b, OLDROOT "%s", path), dst, 0, 0);
+}
+
+static void pb_file(plan_builder *b, const char *path, const char *text)
+{
+    pb_op(b, SBX__OP_FILE, 0, pb_str(b, NEWROOT "%s", path), text, strlen(text), 0644);
+}
+
+/* Creates every missing parent of dst (a path inside the box) as a directory. */
+static void pb_parents(plan_builder *b, const char *dst)
+{
+    char tmp[PATH_MAX];
+    size_t n = strlen(dst);
+    if (n >= sizeof(tmp))
+        return;
+    memcpy(tmp, dst, n + 1);
+    for (size_t i = 1; i < n; i++) {
+        if (tmp[i] != '/')
+            continue;
+        tmp[i] = '\0';
+        pb_op(b, SBX__OP_MKDIR, 0, pb_str(b, NEWROOT "%s", tmp), NULL, 0, 0755);
+        tmp[i] = '/';
+    }
+}
+
+static bool dst_ok(const char *dst)
+{
+    if (!dst || dst[0] != '/' || strcmp(dst, "/") == 0)
+        return false;
+    if (strstr(dst, "/../") || strstr(dst, "/./") || strstr(dst, "//"))
+        return false;
+    size_t n = strlen(dst);
+    if ((n >= 3 && strcmp(dst + n - 3, "/..") == 0) || (n >= 2 && strcmp(dst + n - 2, "/.") == 0))
+        return false;
+    static const char *const reserved[] = { "/proc", "/dev", "/oldroot", "/newroot" };
+    for (size_t i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++) {
+        size_t l = strlen(reserved[i]);
+        if (strncmp(dst, reserved[i], l) == 0 && (dst[l] == '\0' || dst[l] == '/'))
+            return false;
+    }
+    return true;
+}
+
+static const char passwd_text[] = "root:x:0:0:root:/:/bin/sh\n"
+                                  "box:x:1000:1000:box:/tmp:/bin/sh\n"
+                                  "nobody:x:65534:65534:nobody:/nonexistent:/bin/false\n";
+static const char group_text[] = "root:x:0:\nbox:x:1000:\nnogroup:x:65534:\n";
+static const char hosts_text[] = "127.0.0.1 localhost box\n::1 localhost ip6-localhost\n";
+static const char nss_text[] = "passwd: files\ngroup: files\nshadow: files\nhosts: files\n"
+                               "networks: files\nprotocols: files\nservices: files\n";
+
+static int build_ops(plan_builder *b, const sbx_spec *spec, const sbx_limits *lim)
+{
+    pb_op(b, SBX__OP_MKDIR, 0, pb_str(b, NEWROOT), NULL, 0, 0755);
+    pb_op(b, SBX__OP_TMPFS, 0, pb_str(b, NEWROOT), "size=1m,nr_inodes=4096,mode=0755", 0, 0);
+
+    /* System directories, as the host lays them out (merged /usr: symlinks). */
+    static const char *const sys[] = { "/usr",   "/bin",   "/sbin",  "/lib",
+                                       "/lib64", "/lib32", "/libx32" };
+    for (size_t i = 0; i < sizeof(sys) / sizeof(sys[0]); i++)
+        pb_system(b, sys[i], 0);
+
+    /* A minimal /etc: no host passwd/shadow, just what the dynamic loader, alternatives
+     * (cc, java...) and name lookups need. */
+    pb_op(b, SBX__OP_MKDIR, 0, pb_str(b, NEWROOT "/etc"), NULL, 0, 0755);
+    pb_file(b, "/etc/passwd", passwd_text);
+    pb_file(b, "/etc/group", group_text);
+    pb_file(b, "/etc/hosts", hosts_text);
+    pb_file(b, "/etc/nsswitch.conf", nss_text);
+    pb_file(b, "/etc/hostname", "box\n");
+    pb_system(b, "/etc/ld.so.cache", 0);
+    pb_system(b, "/etc/alternatives", 0);
+    pb_system(b, "/etc/localtime", 0);
+    pb_op(b, SBX__OP_MKDIR, 0, pb_str(b, NEWROOT "/etc/ssl"), NULL, 0, 0755);
+    pb_system(b, "/etc/ssl/openssl.cnf", 0);
+
+    /* /dev: a tiny tmpfs with bound device nodes (no mknod in a user namespace). */
+    pb_op(b, SBX__OP_MKDIR, 0, pb_str(b, NEWROOT "/dev"), NULL, 0, 0755);
+    pb_op(b, SBX__OP_TMPFS, SBX__F_NOEXEC, pb_str(b, NEWROOT "/dev"),
+          "size=64k,nr_inodes=64,mode=0755", 0, 0);
+    static const char *const devs[] = { "null", "zero", "full", "random", "urandom" };
+    for (size_t i = 0; i < sizeof(devs) / sizeof(devs[0]); i++) {
+        char *dst = pb_str(b, NEWROOT "/dev/%s", devs[i]);
+        pb_op(b, SBX__OP_FILE, 0, dst, NULL, 0, 0666);
+        pb_op(b, SBX__OP_BIND, SBX__F_DEV | SBX__F_NOEXEC, pb_str(b, OLDROOT "/dev/%s", devs[i]),
+              dst, 0, 0);
+    }
+    static const char *const links[][2] = { { "fd", "/proc/self/fd" },
+                                            { "stdin", "/proc/self/fd/0" },
+                                            { "stdout", "/proc/self/fd/1" },
+                                            { "stderr", "/proc/self/fd/2" } };
+    for (size_t i = 0; i < sizeof(links) / sizeof(links[0]); i++)
+        pb_op(b, SBX__OP_SYMLINK, 0, pb_str(b, NEWROOT "/dev/%s", links[i][0]), links[i][1], 0, 0);
+    uint64_t tmp_kb = lim->tmp_mb * 1024;
+    uint64_t inodes = lim->tmp_mb * 64 < 1024 ? 1024 : lim->tmp_mb * 64;
+    pb_op(b, SBX__OP_MKDIR, 0, pb_str(b, NEWROOT "/dev/shm"), NULL, 0, 0755);
+    pb_op(b, SBX__OP_TMPFS, SBX__F_NOEXEC, pb_str(b, NEWROOT "/dev/shm"),
+          pb_str(b, "size=%" PRIu64 "k,nr_inodes=%" PRIu64 ",mode=1777", tmp_kb, inodes), 0, 0);
+
+    /* A fresh /proc of the box's PID namespace; kernel-wide knobs read-only or masked. */
+    pb_op(b, SBX__OP_MKDIR, 0, pb_str(b, NEWROOT "/proc"), NULL, 0, 0755);
+    pb_op(b, SBX__OP_PROC, 0, pb_str(b, NEWROOT "/proc"), NULL, 0, 0);
+    static const char *const ro_proc[] = { "sys", "bus", "fs", "irq" };
+    for (size_t i = 0; i < sizeof(ro_proc) / sizeof(ro_proc[0]); i++) {
+        char *p = pb_str(b, NEWROOT "/proc/%s", ro_proc[i]);
+        pb_op(b, SBX__OP_BIND, SBX__F_RO | SBX__F_OPTIONAL | SBX__F_REC, p, p, 0, 0);
+    }
+    static const char *const masked[] = { "kcore",         "keys",       "kmsg",
+                                          "sysrq-trigger", "timer_list", "sched_debug",
+                                          "latency_stats" };
+    for (size_t i = 0; i < sizeof(masked) / sizeof(masked[0]); i++)
+        pb_op(b, SBX__OP_BIND, SBX__F_RO | SBX__F_OPTIONAL, pb_str(b, NEWROOT "/dev/null"),
+              pb_str(b, NEWROOT "/proc/%s", masked[i]), 0, 0);
+
+    pb_op(b, SBX__OP_MKDIR, 0, pb_str(b, NEWROOT "/tmp"), NULL, 0, 0755);
+    pb_op(b, SBX__OP_TMPFS, 0, pb_str(b, NEWROOT "/tmp"),
+          pb_str(b, "size=%" PRIu64 "k,nr_inodes=%" PRIu64 ",mode=1777", tmp_kb, inodes), 0, 0);
+
+    /* The caller's binds, sources resolved on the host (symlinks included) first. */
+    for (size_t i = 0; i < spec->nbinds && b->rc == 0; i++) {
+        const sbx_bind *bd = &spec->binds[i];
+        char real[PATH_MAX];
+        if (!bd->src || !realpath(bd->src, real))
+            return b->rc = pr_error_sys(b->err, "bind source %s", bd->src ? bd->src : "(null)");
+        const char *dst = bd->dst ? bd->dst : real;
+        if (!dst_ok(dst))
+            return b->rc = pr_error_set(b->err, PR_EINVAL,
+                                        "bind target '%s' must be an absolute, normalised path "
+                                        "outside /proc and /dev",
+                                        dst);
+        struct stat st;
+        if (stat(real, &st) != 0)
+            return b->rc = pr_error_sys(b->err, "bind source %s", real);
+        pb_parents(b, dst);
+        char *d = pb_str(b, NEWROOT "%s", dst);
+        if (S_ISDIR(st.st_mode))
+            pb_op(b, SBX__OP_MKDIR, 0, d, NULL, 0, 0755);
+        else
+            pb_op(b, SBX__OP_FILE, 0, d, NULL, 0, 0644);
+        pb_op(b, SBX__OP_BIND, bd->writable ? 0u : SBX__F_RO, pb_str(b, OLDROOT "%s", real), d, 0,
+              0);
+    }
+    return b->rc;
+}
+
+/* ---------------------------------------------------------------- the process object */
+
+struct sbx_proc {
+    pid_t pid;
+    int pidfd;
+    int release_w; /* lifeline of the init */
+    int status_r;
+    int exec_r;
+    int sock_r;
+    int listener;
+    int netns;
+    sbx__cg cg;
+    sbx_limits lim;
+    int ncpus;
+    uint64_t t_start, t_exec, t_end; /* ns, CLOCK_MONOTONIC */
+    uint64_t cpu_base_ns;
+    bool exec_seen, init_done, waited;
+    atomic_int kill_reason; /* 0 none, else the sbx_verdict that made us kill, or -1 caller */
+    bool have_exit, have_fail;
+    sbx__msg exit_msg, fail_msg;
+    char violation[64];
+    sbx_isolation iso;
+    char fail_text[256];
+};
+
+unsigned sbx_slot_host_uid(int slot)
+{
+    if (slot < 0 || slot > SBX__MAX_SLOT)
+        slot = 1000 + (int)(getpid() % 30000);
+    return (unsigned)(SBX__HOST_ID_BASE + 2 * slot + 1);
+}
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    (void)clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void fill_limits(sbx_limits *l, const sbx_limits *in)
+{
+    *l = *in;
+    if (!l->cpu_ms)
+        l->cpu_ms = SBX_DEFAULT_CPU_MS;
+    if (!l->wall_ms)
+        l->wall_ms = SBX_DEFAULT_WALL_MS;
+    if (!l->mem_mb)
+        l->mem_mb = SBX_DEFAULT_MEM_MB;
+    if (!l->procs)
+        l->procs = SBX_DEFAULT_PROCS;
+    if (!l->fsize_kb)
+        l->fsize_kb = SBX_DEFAULT_FSIZE_KB;
+    if (!l->nofile)
+        l->nofile = SBX_DEFAULT_NOFILE;
+    if (!l->tmp_mb)
+        l->tmp_mb = SBX_DEFAULT_TMP_MB;
+    if (!l->stack_mb)
+        l->stack_mb = 8;
+}
+
+static int write_proc(pid_t pid, const char *file, const char *text, pr_error *err)
+{
+    char path[64];
+    (void)snprintf(path, sizeof(path), "/proc/%ld/%s", (long)pid, file);
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return pr_error_sys(err, "open %s", path);
+    size_t len = strlen(text);
+    ssize_t w = write(fd, text, len);
+    if (w != (ssize_t)len) {
+        int rc = pr_error_sys(err, "write %s", path);
+        (void)close(fd);
+        return rc;
+    }
+    (void)close(fd);
+    return 0;
+}
+
+static int dup_stdio(int fd, pr_error *err)
+{
+    int r = fd >= 0 ? fcntl(fd, F_DUPFD_CLOEXEC, 3) : open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (r < 0)
+        return pr_error_sys(err, "stdio fd %d", fd);
+    return r;
+}
+
+static int usable_cpus(void)
+{
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof(set), &set) != 0)
+        return 1;
+    int n = CPU_COUNT(&set);
+    return n > 0 ? n : 1;
+}
+
+static void kill_box(sbx_proc *p, int reason)
+{
+    int expected = 0;
+    (void)atomic_compare_exchange_strong(&p->kill_reason, &expected, reason);
+    if (p->pidfd >= 0)
+        (void)syscall(SYS_pidfd_send_signal, p->pidfd, SIGKILL, NULL, 0);
+    (void)sbx__cg_kill_all(&p->cg);
+}
+
+int sbx_spawn(sbx_proc **out, const sbx_spec *spec, pr_error *err)
+{
+    plan_builder pb = { 0 };
+    sbx_proc *p = NULL;
+    int rc = 0;
+    int pipes[3][2] = { { -1, -1 }, { -1, -1 }, { -1, -1 } };
+    int sv[2] = { -1, -1 };
+    int stdio[3] = { -1, -1, -1 };
+    int saved_net = -1;
+    char **exec_paths = NULL;
+    const char *const *env_src = NULL;
+
+    *out = NULL;
+    if (!spec || !spec->argv || !spec->argv[0] || !spec->argv[0][0])
+        return pr_error_set(err, PR_EINVAL, "sandbox: no program to run");
+    p = pr_calloc(1, sizeof(*p));
+    if (!p)
+        return pr_error_set(err, PR_ENOMEM, "out of memory");
+    p->pidfd = p->release_w = p->status_r = p->exec_r = p->sock_r = p->listener = p->netns = -1;
+    fill_limits(&p->lim, &spec->limits);
+    p->ncpus = spec->cpu >= 0 ? 1 : usable_cpus();
+
+    const char *profile = spec->profile ? spec->profile : "default";
+    const struct sock_fprog *filter = NULL;
+    rc = sbx__seccomp_get(&filter, profile, err);
+    if (rc < 0)
+        goto cleanup;
+
+    pb.err = err;
+    rc = build_ops(&pb, spec, &p->lim);
+    if (rc < 0)
+        goto cleanup;
+
+    /* argv[0]: absolute, relative to chdir, or searched in the box's PATH. */
+    const char *prog = spec->argv[0];
+    exec_paths = pr_calloc(4, sizeof(*exec_paths));
+    if (!exec_paths) {
+        rc = pr_error_set(err, PR_ENOMEM, "out of memory");
+        goto cleanup;
+    }
+    if (strchr(prog, '/')) {
+        exec_paths[0] = (char *)prog;
+    } else {
+        exec_paths[0] = pb_str(&pb, "/usr/local/bin/%s", prog);
+        exec_paths[1] = pb_str(&pb, "/usr/bin/%s", prog);
+        exec_paths[2] = pb_str(&pb, "/bin/%s", prog);
+    }
+    static const char *const default_env[] = { "PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/tmp",
+                                               "LANG=C.UTF-8", NULL };
+    env_src = spec->envp ? spec->envp : default_env;
+    if (pb.rc) {
+        rc = pb.rc;
+        goto cleanup;
+    }
+
+    sbx__plan plan;
+    memset(&plan, 0, sizeof(plan));
+    plan.ops = pb.ops;
+    plan.nops = pb.nops;
+    plan.newroot = NEWROOT;
+    plan.chdir = spec->chdir ? spec->chdir : "/";
+    plan.argv = (char *const *)spec->argv;
+    plan.envp = (char *const *)env_src;
+    plan.exec_paths = exec_paths;
+    plan.filter = filter;
+    plan.loopback = spec->net == SBX_NET_LOOPBACK;
+    plan.own_netns = spec->netns_fd < 0;
+    plan.rl_fsize = p->lim.fsize_kb * 1024;
+    plan.rl_nofile = p->lim.nofile;
+    plan.rl_stack = p->lim.stack_mb * 1024 * 1024;
+    plan.rl_cpu_s = (p->lim.cpu_ms + 999) / 1000 + 1;
+    plan.rl_nproc = sbx__cg_has_pids() ? 0 : p->lim.procs;
+    plan.cpu = spec->cpu;
+
+    for (int i = 0; i < 3; i++) {
+        if (pipe2(pipes[i], O_CLOEXEC) != 0) {
+            rc = pr_error_sys(err, "pipe2");
+            goto cleanup;
+        }
+    }
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+        rc = pr_error_sys(err, "socketpair");
+        goto cleanup;
+    }
+    int ins[3] = { spec->stdin_fd, spec->stdout_fd, spec->stderr_fd };
+    for (int i = 0; i < 3; i++) {
+        stdio[i] = dup_stdio(ins[i], err);
+        if (stdio[i] < 0) {
+            rc = stdio[i];
+            goto cleanup;
+        }
+    }
+    plan.fds[SBX__FD_RELEASE - SBX__FD_RELEASE] = pipes[0][0];
+    plan.fds[SBX__FD_STATUS - SBX__FD_RELEASE] = pipes[1][1];
+    plan.fds[SBX__FD_EXEC - SBX__FD_RELEASE] = pipes[2][1];
+    plan.fds[SBX__FD_SOCK - SBX__FD_RELEASE] = sv[1];
+    plan.fds[SBX__FD_STDIN - SBX__FD_RELEASE] = stdio[0];
+    plan.fds[SBX__FD_STDOUT - SBX__FD_RELEASE] = stdio[1];
+    plan.fds[SBX__FD_STDERR - SBX__FD_RELEASE] = stdio[2];
+
+    int slot = spec->slot;
+    if (slot < 0 || slot > SBX__MAX_SLOT)
+        slot = 1000 + (int)(getpid() % 30000);
+    rc = sbx__cg_create(&p->cg, slot, &p->lim, err);
+    if (rc < 0)
+        goto cleanup;
+
+    unsigned long flags =
+        CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_PIDFD;
+    if (spec->netns_fd >= 0) {
+        /* Join the prepared netns: switch this thread into it for the clone only. */
+        saved_net = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+        if (saved_net < 0 || setns(spec->netns_fd, CLONE_NEWNET) != 0) {
+            rc = pr_error_sys(err, "join network namespace");
+            goto cleanup;
+        }
+    } else {
+        flags |= CLONE_NEWNET;
+    }
+    int pidfd = -1;
+    p->t_start = now_ns();
+    long pid = syscall(SYS_clone, flags, 0UL, &pidfd, 0UL, 0UL);
+    if (pid == 0)
+        sbx__box_main(&plan); /* never returns */
+    int clone_errno = errno;
+    if (saved_net >= 0) {
+        if (setns(saved_net, CLONE_NEWNET) != 0) {
+            /* This thread would now create sockets in a box's netns: unrecoverable. */
+            pr_log(PR_LOG_ERROR, "event=sandbox-setns-restore errno=%d", errno);
+            abort();
+        }
+    }
+    if (pid < 0) {
+        errno = clone_errno;
+        rc = pr_error_sys(err, "clone (user namespaces unavailable?)");
+        goto cleanup;
+    }
+    p->pid = (pid_t)pid;
+    p->pidfd = pidfd;
+
+    /* Map box root and the box user to this slot's unprivileged host ids. setgroups stays
+     * allowed so the init can drop the host's supplementary groups; the program has no
+     * CAP_SETGID to use it. */
+    char map[96];
+    unsigned h0 = (unsigned)(SBX__HOST_ID_BASE + 2 * slot);
+    (void)snprintf(map, sizeof(map), "0 %u 1\n%d %u 1\n", h0, SBX__BOX_UID, h0 + 1);
+    rc = write_proc(p->pid, "uid_map", map, err);
+    if (rc == 0)
+        rc = write_proc(p->pid, "gid_map", map, err);
+    if (rc == 0)
+        rc = sbx__cg_attach(&p->cg, p->pid, err);
+    if (rc < 0)
+        goto cleanup;
+    {
+        char path[64];
+        (void)snprintf(path, sizeof(path), "/proc/%ld/ns/net", (long)p->pid);
+        p->netns = open(path, O_RDONLY | O_CLOEXEC);
+    }
+    p->release_w = pipes[0][1];
+    pipes[0][1] = -1;
+    p->status_r = pipes[1][0];
+    pipes[1][0] = -1;
+    (void)fcntl(p->status_r, F_SETFL, O_NONBLOCK);
+    p->exec_r = pipes[2][0];
+    pipes[2][0] = -1;
+    p->sock_r = sv[0];
+    sv[0] = -1;
+    p->iso.userns = p->iso.pidns = p->iso.netns = p->iso.mntns = true;
+    p->iso.ipcns = p->iso.utsns = p->iso.cgroupns = true;
+    p->iso.seccomp = filter != NULL;
+    p->iso.no_new_privs = p->iso.caps_dropped = true;
+    p->iso.cgroup = sbx__cg_kind();
+    p->t_start = now_ns();
+    if (write(p->release_w, "g", 1) != 1) {
+        rc = pr_error_sys(err, "release the box");
+        goto cleanup;
+    }
+    *out = p;
+    p = NULL;
+    rc = 0;
+cleanup:
+    if (saved_net >= 0)
+        (void)close(saved_net);
+    for (int i = 0; i < 3; i++) {
+        pr_close(&pipes[i][0]);
+        pr_close(&pipes[i][1]);
+        pr_close(&stdio[i]);
+    }
+    pr_close(&sv[0]);
+    pr_close(&sv[1]);
+    pr_free(exec_paths);
+    pb_free(&pb);
+    if (p)
+        sbx_proc_free(p);
+    return rc;
+}
+
+int sbx_proc_netns_fd(const sbx_proc *p)
+{
+    return p ? p->netns : -1;
+}
+
+uint64_t sbx_proc_cpu_us(const sbx_proc *p)
+{
+    uint64_t v = sbx__cg_cpu_ns(&p->cg);
+    if (v == UINT64_MAX)
+        return 0;
+    return v > p->cpu_base_ns ? (v - p->cpu_base_ns) / 1000 : 0;
+}
+
+uint64_t sbx_proc_rss_kb(const sbx_proc *p)
+{
+    return sbx__cg_mem_now_kb(&p->cg);
+}
+
+void sbx_proc_kill(sbx_proc *p)
+{
+    if (p)
+        kill_box(p, -1);
+}
+
+static int recv_fd(int sock)
+{
+    char dummy;
+    struct iovec iov = { .iov_base = &dummy, .iov_len = 1 };
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } u;
+    struct msghdr msg;
+    memset(&msg, 0, sizeof(msg));
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = u.buf;
+    msg.msg_controllen = sizeof(u.buf);
+    ssize_t n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+    if (n <= 0)
+        return n == 0 ? -2 : -1;
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    if (!c || c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+        return -2;
+    int fd;
+    memcpy(&fd, CMSG_DATA(c), sizeof(int));
+    return fd;
+}
+
+static void read_status(sbx_proc *p)
+{
+    for (;;) {
+        sbx__msg m;
+        ssize_t n = read(p->status_r, &m, sizeof(m));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            return;
+        if (n != (ssize_t)sizeof(m)) {
+            pr_close(&p->status_r);
+            return;
+        }
+        if (m.kind == SBX__MSG_FAIL && !p->have_fail) {
+            p->have_fail = true;
+            p->fail_msg = m;
+        } else if (m.kind == SBX__MSG_EXIT) {
+            p->have_exit = true;
+            p->exit_msg = m;
+            if (!p->t_end)
+                p->t_end = now_ns();
+        }
+    }
+}
+
+static void handle_notif(sbx_proc *p)
+{
+    struct seccomp_notif req;
+    memset(&req, 0, sizeof(req));
+    if (ioctl(p->listener, SECCOMP_IOCTL_NOTIF_RECV, &req) != 0) {
+        if (errno != EINTR && errno != ENOENT)
+            pr_close(&p->listener);
+        return;
+    }
+    if (!p->violation[0])
+        sbx__seccomp_name(p->violation, sizeof(p->violation), req.data.arch, req.data.nr);
+    kill_box(p, SBX_SV);
+}
+
+static uint64_t cpu_used_ns(const sbx_proc *p)
+{
+    uint64_t v = sbx__cg_cpu_ns(&p->cg);
+    if (v == UINT64_MAX)
+        return UINT64_MAX;
+    return v > p->cpu_base_ns ? v - p->cpu_base_ns : 0;
+}
+
+static void result_fill(sbx_proc *p, sbx_result *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->isolation = p->iso;
+    uint64_t start = p->exec_seen ? p->t_exec : p->t_start;
+    uint64_t end = p->t_end ? p->t_end : now_ns();
+    out->wall_ms = end > start ? (end - start) / 1000000 : 0;
+    uint64_t cpu = cpu_used_ns(p);
+    if (cpu != UINT64_MAX)
+        out->cpu_ms = cpu / 1000000;
+    else if (p->have_exit)
+        out->cpu_ms = (uint64_t)(p->exit_msg.utime_us + p->exit_msg.stime_us) / 1000;
+    out->max_rss_kb = sbx__cg_mem_peak_kb(&p->cg);
+    if (!out->max_rss_kb && p->have_exit)
+        out->max_rss_kb = (uint64_t)p->exit_msg.maxrss_kb;
+    uint64_t ooms = sbx__cg_oom_kills(&p->cg);
+    int st = p->exit_msg.status;
+    if (p->have_exit) {
+        if (WIFSIGNALED(st))
+            out->signal = WTERMSIG(st);
+        else
+            out->exit_code = WEXITSTATUS(st);
+    } else {
+        out->signal = SIGKILL;
+    }
+    int reason = atomic_load(&p->kill_reason);
+
+    if (p->have_fail) {
+        out->verdict = SBX_IE;
+        errno = p->fail_msg.err;
+        (void)snprintf(out->message, sizeof(out->message), "sandbox setup failed at %s (%d): %s",
+                       sbx__stage_name(p->fail_msg.stage), p->fail_msg.detail,
+                       strerror(p->fail_msg.err));
+        if (p->fail_msg.stage == SBX__ST_EXEC || p->fail_msg.stage == SBX__ST_CHDIR)
+            (void)snprintf(out->message, sizeof(out->message), "cannot %s: %s",
+                           p->fail_msg.stage == SBX__ST_EXEC ? "execute the program"
+                                                             : "enter the working directory",
+                           strerror(p->fail_msg.err));
+        out->isolation.seccomp = out->isolation.seccomp && p->fail_msg.stage > SBX__ST_SECCOMP;
+    } else if (p->violation[0]) {
+        out->verdict = SBX_SV;
+        (void)snprintf(out->violation, sizeof(out->violation), "%s", p->violation);
+        (void)snprintf(out->message, sizeof(out->message), "forbidden system call %s",
+                       p->violation);
+    } else if (reason == SBX_TLE || (cpu != UINT64_MAX && cpu >= p->lim.cpu_ms * 1000000ull) ||
+               (p->have_exit && WIFSIGNALED(st) && WTERMSIG(st) == SIGXCPU)) {
+        out->verdict = SBX_TLE;
+        (void)snprintf(out->message, sizeof(out->message), "CPU time limit of %" PRIu64 " ms",
+                       p->lim.cpu_ms);
+    } else if (reason == SBX_WLE) {
+        out->verdict = SBX_WLE;
+        (void)snprintf(out->message, sizeof(out->message), "wall-clock limit of %" PRIu64 " ms",
+                       p->lim.wall_ms);
+    } else if (ooms > 0) {
+        out->verdict = SBX_MLE;
+        (void)snprintf(out->message, sizeof(out->message),
+                       "memory limit of %" PRIu64 " MiB (OOM kill)", p->lim.mem_mb);
+    } else if (reason == -1) {
+        out->verdict = SBX_RE;
+        (void)snprintf(out->message, sizeof(out->message), "killed by the caller");
+    } else if (!p->have_exit) {
+        out->verdict = SBX_IE;
+        (void)snprintf(out->message, sizeof(out->message), "the box init ended unexpectedly");
+    } else if ((WIFSIGNALED(st) && WTERMSIG(st) == SIGXFSZ) || p->exit_msg.tmp_full) {
+        out->verdict = SBX_OLE;
+        (void)snprintf(out->message, sizeof(out->message), "%s",
+                       p->exit_msg.tmp_full ? "private /tmp or /dev/shm is full"
+                                            : "file size limit");
+    } else if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {
+        out->verdict = SBX_OK;
+    } else {
+        out->verdict = SBX_RE;
+        if (WIFSIGNALED(st))
+            (void)snprintf(out->message, sizeof(out->message), "killed by signal %d (%s)",
+                           WTERMSIG(st), strsignal(WTERMSIG(st)));
+        else
+            (void)snprintf(out->message, sizeof(out->message), "exit status %d", WEXITSTATUS(st));
+    }
+}
+
+int sbx_proc_wait(sbx_proc *p, sbx_result *out, pr_error *err)
+{
+    if (!p || p->waited)
+        return pr_error_set(err, PR_EINVAL, "sbx_proc_wait: already waited");
+    p->waited = true;
+    uint64_t wall_ns = p->lim.wall_ms * 1000000ull;
+    uint64_t cpu_ns = p->lim.cpu_ms * 1000000ull;
+    uint64_t next_cpu = 0;
+    bool cg_cpu = sbx__cg_cpu_ns(&p->cg) != UINT64_MAX;
+
+    while (!p->init_done) {
+        struct pollfd pf[5];
+        int n = 0, ip = -1, is = -1, ie = -1, ik = -1, il = -1;
+        pf[n] = (struct pollfd){ p->pidfd, POLLIN, 0 };
+        ip = n++;
+        if (p->status_r >= 0) {
+            pf[n] = (struct pollfd){ p->status_r, POLLIN, 0 };
+            is = n++;
+        }
+        if (p->exec_r >= 0) {
+            pf[n] = (struct pollfd){ p->exec_r, POLLIN, 0 };
+            ie = n++;
+        }
+        if (p->sock_r >= 0) {
+            pf[n] = (struct pollfd){ p->sock_r, POLLIN, 0 };
+            ik = n++;
+        }
+        if (p->listener >= 0) {
+            pf[n] = (struct pollfd){ p->listener, POLLIN, 0 };
+            il = n++;
+        }
+        uint64_t now = now_ns();
+        uint64_t start = p->exec_seen ? p->t_exec : p->t_start;
+        uint64_t deadline = start + wall_ns;
+        if (now >= deadline) {
+            kill_box(p, SBX_WLE);
+            deadline = now + 1000000000ull; /* only waiting for the init to go */
+        }
+        if (cg_cpu && p->exec_seen && atomic_load(&p->kill_reason) == 0) {
+            if (now >= next_cpu) {
+                uint64_t used = cpu_used_ns(p);
+                if (used != UINT64_MAX && used >= cpu_ns) {
+                    kill_box(p, SBX_TLE);
+                } else if (used != UINT64_MAX) {
+                    /* The earliest moment the tree could reach the limit. */
+                    uint64_t wait = (cpu_ns - used) / (uint64_t)p->ncpus;
+                    if (wait < 1000000)
+                        wait = 1000000;
+                    next_cpu = now + wait;
+                }
+            }
+            if (next_cpu < deadline)
+                deadline = next_cpu;
+        }
+        uint64_t to = deadline > now ? deadline - now : 0;
+        struct timespec ts = { (time_t)(to / 1000000000ull), (long)(to % 1000000000ull) };
+        int r = ppoll(pf, (nfds_t)n, &ts, NULL);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            return pr_error_sys(err, "ppoll");
+        }
+        if (il >= 0 && (pf[il].revents & POLLIN))
+            handle_notif(p);
+        else if (il >= 0 && (pf[il].revents & (POLLHUP | POLLERR | POLLNVAL)))
+            pr_close(&p->listener);
+        if (ik >= 0 && pf[ik].revents) {
+            int fd = recv_fd(p->sock_r);
+            if (fd >= 0) {
+                p->listener = fd;
+                pr_close(&p->sock_r);
+            } else if (fd == -2 || (pf[ik].revents & (POLLHUP | POLLERR))) {
+                pr_close(&p->sock_r);
+            }
+        }
+        if (ie >= 0 && pf[ie].revents) {
+            char c;
+            ssize_t k = read(p->exec_r, &c, 1);
+            if (k <= 0 && !(k < 0 && errno == EINTR)) {
+                pr_close(&p->exec_r);
+                if (!p->have_fail) {
+                    p->exec_seen = true;
+                    p->t_exec = now_ns();
+                    uint64_t base = sbx__cg_cpu_ns(&p->cg);
+                    p->cpu_base_ns = base == UINT64_MAX ? 0 : base;
+                }
+            }
+        }
+        if (is >= 0 && pf[is].revents)
+            read_status(p);
+        if (pf[ip].revents & POLLIN) {
+            siginfo_t si;
+            memset(&si, 0, sizeof(si));
+            if (waitid((idtype_t)P_PIDFD, (id_t)p->pidfd, &si, WEXITED | __WALL) == 0 ||
+                errno == ECHILD) {
+                p->init_done = true;
+                if (!p->t_end)
+                    p->t_end = now_ns();
+            }
+        }
+    }
+    /* The init is gone, so is its PID namespace; drain what it said. A pending notification
+     * from a task that died meanwhile still names the violation. */
+    if (p->status_r >= 0)
+        read_status(p);
+    if (p->listener >= 0 && !p->violation[0]) {
+        struct pollfd lp = { p->listener, POLLIN, 0 };
+        if (poll(&lp, 1, 0) == 1 && (lp.revents & POLLIN))
+            handle_notif(p);
+    }
+    result_fill(p, out);
+    /* Reported figures are in; now empty and remove the cgroups. */
+    sbx__cg_destroy(&p->cg);
+    if (out->verdict == SBX_IE)
+        return pr_error_set(err, PR_ESYS, "%s", out->message);
+    return 0;
+}
+
+void sbx_proc_free(sbx_proc *p)
+{
+    if (!p)
+        return;
+    if (p->pidfd >= 0 && !p->init_done) {
+        kill_box(p, -1);
+        siginfo_t si;
+        while (waitid((idtype_t)P_PIDFD, (id_t)p->pidfd, &si, WEXITED | __WALL) != 0 &&
+               errno == EINTR) {
+        }
+        p->init_done = true;
+    }
+    sbx__cg_destroy(&p->cg);
+    pr_close(&p->pidfd);
+    pr_close(&p->release_w);
+    pr_close(&p->status_r);
+    pr_close(&p->exec_r);
+    pr_close(&p->sock_r);
+    pr_close(&p->listener);
+    pr_close(&p->netns);
+    pr_free(p);
+}
+
+int sbx_run(sbx_result *out, const sbx_spec *spec, pr_error *err)
+{
+    sbx_proc *p = NULL;
+    int rc = sbx_spawn(&p, spec, err);
+    if (rc < 0) {
+        memset(out, 0, sizeof(*out));
+        out->verdict = SBX_IE;
+        out->isolation.cgroup = "none";
+        (void)snprintf(out->message, sizeof(out->message), "%s",
+                       err && err->msg[0] ? err->msg : "sandbox could not be built");
+        return rc;
+    }
+    rc = sbx_proc_wait(p, out, err);
+    sbx_proc_free(p);
+    return rc;
+}
+
+int sbx_global_init(pr_error *err)
+{
+    int expected = 0;
+    if (!atomic_compare_exchange_strong(&g_inited, &expected, 1))
+        return 0;
+    return sbx__cg_global_init(err);
+}
+
+void sbx_global_cleanup(void)
+{
+    sbx__seccomp_cleanup();
+    sbx__cg_global_cleanup();
+    atomic_store(&g_inited, 0);
+}
+
+/* ---------------------------------------------------------------- shared loopback netns */
+
+static PR_NORETURN void netns_child(int ready_w, int hold_r)
+{
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    char ok = 0;
+    if (s >= 0) {
+        struct ifreq ifr;
+        memset(&ifr, 0, sizeof(ifr));
+        memcpy(ifr.ifr_name, "lo", 3);
+        ifr.ifr_flags = IFF_UP | IFF_RUNNING;
+        if (ioctl(s, SIOCSIFFLAGS, &ifr) == 0)
+            ok = 1;
+    }
+    (void)!write(ready_w, &ok, 1);
+    char c;
+    while (read(hold_r, &c, 1) < 0 && errno == EINTR) {
+    }
+    _exit(0);
+}
+
+int sbx_netns_new(pr_error *err)
+{
+    int ready[2] = { -1, -1 }, hold[2] = { -1, -1 };
+    int pidfd = -1, rc = -1;
+    if (pipe2(ready, O_CLOEXEC) != 0 || pipe2(hold, O_CLOEXEC) != 0) {
+        rc = pr_error_sys(err, "pipe2");
+        goto cleanup;
+    }
+    long pid = syscall(SYS_clone, (unsigned long)(CLONE_NEWUSER | CLONE_NEWNET | CLONE_PIDFD), 0UL,
+                       &pidfd, 0UL, 0UL);
+    if (pid == 0)
+        netns_child(ready[1], hold[0]);
+    if (pid < 0) {
+        rc = pr_error_sys(err, "clone network namespace");
+        goto cleanup;
+    }
+    pr_close(&ready[1]);
+    char ok = 0;
+    ssize_t n;
+    do {
+        n = read(ready[0], &ok, 1);
+    } while (n < 0 && errno == EINTR);
+    if (n == 1 && ok) {
+        char path[64];
+        (void)snprintf(path, sizeof(path), "/proc/%ld/ns/net", pid);
+        rc = open(path, O_RDONLY | O_CLOEXEC);
+        if (rc < 0)
+            rc = pr_error_sys(err, "open %s", path);
+    } else {
+        rc = pr_error_set(err, PR_ESYS, "could not bring loopback up in the new netns");
+    }
+    pr_close(&hold[1]);
+    siginfo_t si;
+    while (waitid((idtype_t)P_PIDFD, (id_t)pidfd, &si, WEXITED | __WALL) != 0 && errno == EINTR) {
+    }
+cleanup:
+    pr_close(&ready[0]);
+    pr_close(&ready[1]);
+    pr_close(&hold[0]);
+    pr_close(&hold[1]);
+    pr_close(&pidfd);
+    return rc;
+}

@@ -1,0 +1,513 @@
+/* Seccomp profiles: default-deny allowlists, compiled once per profile with libseccomp and
+ * exported as classic BPF (seccomp_export_bpf into a memfd, read back into a sock_fprog).
+ *
+ * Every call that is not allowed ends in SECCOMP_RET_USER_NOTIF. The program installs the
+ * filter with SECCOMP_FILTER_FLAG_NEW_LISTENER and hands the listener to the monitor outside
+ * the box, which reads the syscall number of the first forbidden call, names it and ends the box
+ * (verdict SV). The program cannot suppress this: the forbidden call blocks in the kernel until
+ * the monitor kills the box, and the monitor holds the only listener.
+ *
+ * libseccomp refuses rules whose action equals the default action, so the filter is built with a
+ * marker default action (SECCOMP_RET_TRACE | SBX_DENY_MARK) that is rewritten to USER_NOTIF in
+ * the exported program. A hand-written prologue runs first: non-native architectures (i386 via
+ * int 0x80) and the x32 ABI are denied, and the ioctl/fcntl arguments libseccomp cannot express
+ * as "all but" (TIOCSTI, TIOCLINUX, F_SETLEASE) are checked on their low 32 bits, which is what
+ * the kernel uses.
+ *
+ * A few harmless probes get an errno instead of SV, because runtimes call them and fall back:
+ *   clone3          -> ENOSYS  glibc tries it for threads and fork, then uses clone (whose
+ *                              flags we can inspect; clone3 passes them in memory)
+ *   io_uring_setup  -> ENOSYS  libuv (node) probes it; without a ring io_uring_enter is useless
+ *   socket(AF_NETLINK) -> EAFNOSUPPORT  glibc getaddrinfo/getifaddrs probe routes this way
+ *   sched_setaffinity -> EPERM  runtimes may try to widen their CPU set; we pin the box
+ *   mbind/set_mempolicy/get_mempolicy/migrate_pages -> EPERM  NUMA hints from V8 and Go */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/audit.h>
+#include <linux/sched.h>
+#include <linux/seccomp.h>
+#include <pthread.h>
+#include <seccomp.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define SBX_DENY_MARK 0x5b5u
+
+#ifndef CLONE_NEWTIME
+#define CLONE_NEWTIME 0x00000080
+#endif
+#ifndef PR_SET_VMA
+#define PR_SET_VMA 0x53564d41
+#endif
+
+/* ---- syscall groups; every profile is a union of groups ---- */
+
+/* I/O on descriptors the program holds: all objects it can reach are its own (pipes, sockets,
+ * files under its ro binds and private tmpfs). */
+static const char *const grp_io[] = { "read",
+                                      "write",
+                                      "readv",
+                                      "writev",
+                                      "pread64",
+                                      "pwrite64",
+                                      "preadv",
+                                      "pwritev",
+                                      "preadv2",
+                                      "pwritev2",
+                                      "lseek",
+                                      "close",
+                                      "close_range",
+                                      "dup",
+                                      "dup2",
+                                      "dup3",
+                                      "sendfile",
+                                      "splice",
+                                      "tee",
+                                      "copy_file_range",
+                                      "fsync",
+                                      "fdatasync",
+                                      "sync_file_range",
+                                      "fadvise64",
+                                      "fallocate",
+                                      "ftruncate",
+                                      "truncate",
+                                      "pipe",
+                                      "pipe2",
+                                      "ioctl",
+                                      "fcntl",
+                                      NULL };
+
+/* The file system as the box sees it (ro system binds, private /tmp, the work dir): names,
+ * metadata, directories. Permission checks apply to the unprivileged box user. */
+static const char *const grp_fs[] = { "open",
+                                      "openat",
+                                      "openat2",
+                                      "creat",
+                                      "stat",
+                                      "fstat",
+                                      "lstat",
+                                      "newfstatat",
+                                      "statx",
+                                      "statfs",
+                                      "fstatfs",
+                                      "access",
+                                      "faccessat",
+                                      "faccessat2",
+                                      "readlink",
+                                      "readlinkat",
+                                      "getdents",
+                                      "getdents64",
+                                      "getcwd",
+                                      "chdir",
+                                      "fchdir",
+                                      "mkdir",
+                                      "mkdirat",
+                                      "rmdir",
+                                      "unlink",
+                                      "unlinkat",
+                                      "rename",
+                                      "renameat",
+                                      "renameat2",
+                                      "link",
+                                      "linkat",
+                                      "symlink",
+                                      "symlinkat",
+                                      "chmod",
+                                      "fchmod",
+                                      "fchmodat",
+                                      "utime",
+                                      "utimes",
+                                      "utimensat",
+                                      "futimesat",
+                                      "umask",
+                                      "getxattr",
+                                      "lgetxattr",
+                                      "fgetxattr",
+                                      "listxattr",
+                                      "llistxattr",
+                                      "flistxattr",
+                                      "inotify_init",
+                                      "inotify_init1",
+                                      "inotify_add_watch",
+                                      "inotify_rm_watch",
+                                      NULL };
+
+/* Memory management of the process itself; the cgroup bounds resident memory, RLIMIT_MEMLOCK 0
+ * makes mlock fail cleanly; pkeys are per-process protection (V8 probes them). */
+static const char *const grp_mem[] = { "brk",           "mmap",         "munmap",     "mremap",
+                                       "mprotect",      "madvise",      "msync",      "mincore",
+                                       "mlock",         "mlock2",       "munlock",    "mlockall",
+                                       "munlockall",    "memfd_create", "pkey_alloc", "pkey_free",
+                                       "pkey_mprotect", "membarrier",   NULL };
+
+/* Signals: only processes of the box are visible (PID namespace) and the box init is another
+ * uid, so kill(-1) and friends stay inside. */
+static const char *const grp_sig[] = { "rt_sigaction",
+                                       "rt_sigprocmask",
+                                       "rt_sigreturn",
+                                       "rt_sigpending",
+                                       "rt_sigtimedwait",
+                                       "rt_sigsuspend",
+                                       "rt_sigqueueinfo",
+                                       "rt_tgsigqueueinfo",
+                                       "sigaltstack",
+                                       "kill",
+                                       "tkill",
+                                       "tgkill",
+                                       "pause",
+                                       "alarm",
+                                       "getitimer",
+                                       "setitimer",
+                                       "signalfd",
+                                       "signalfd4",
+                                       NULL };
+
+/* Reading clocks, sleeping and timers (setting clocks is denied: it needs CAP_SYS_TIME and would
+ * break the runner's timing). */
+static const char *const grp_time[] = { "clock_gettime",
+                                        "clock_getres",
+                                        "clock_nanosleep",
+                                        "nanosleep",
+                                        "gettimeofday",
+                                        "time",
+                                        "times",
+                                        "timer_create",
+                                        "timer_settime",
+                                        "timer_gettime",
+                                        "timer_getoverrun",
+                                        "timer_delete",
+                                        "timerfd_create",
+                                        "timerfd_settime",
+                                        "timerfd_gettime",
+                                        NULL };
+
+/* Threads and per-thread runtime state (glibc, V8, Go): futexes, robust lists, TLS, rseq. */
+static const char *const grp_thread[] = { "futex",
+                                          "futex_waitv",
+                                          "set_robust_list",
+                                          "get_robust_list",
+                                          "set_tid_address",
+                                          "arch_prctl",
+                                          "rseq",
+                                          "gettid",
+                                          "sched_yield",
+                                          "sched_getaffinity",
+                                          "sched_getparam",
+                                          "sched_getscheduler",
+                                          "sched_get_priority_max",
+                                          "sched_get_priority_min",
+                                          "getpriority",
+                                          "setpriority",
+                                          "getcpu",
+                                          NULL };
+
+/* Queries about the process and limits; setrlimit can only lower hard limits without caps. */
+static const char *const grp_ident[] = { "getpid",    "getppid",   "getuid",    "geteuid",
+                                         "getgid",    "getegid",   "getresuid", "getresgid",
+                                         "getgroups", "getpgrp",   "getpgid",   "getsid",
+                                         "setpgid",   "setsid",    "uname",     "sysinfo",
+                                         "getrusage", "getrlimit", "setrlimit", "prlimit64",
+                                         "getrandom", "capget",    "capset",    NULL };
+
+/* Processes: fork bombs are bounded by pids.max, exec only reaches the ro binds, wait. clone is
+ * added separately with its namespace flags checked. */
+static const char *const grp_proc[] = { "fork",   "vfork", "execve",     "wait4",
+                                        "waitid", "exit",  "exit_group", NULL };
+
+/* Readiness and event notification. */
+static const char *const grp_poll[] = {
+    "poll",          "ppoll",     "select",     "pselect6",    "epoll_create",
+    "epoll_create1", "epoll_ctl", "epoll_wait", "epoll_pwait", "epoll_pwait2",
+    "eventfd",       "eventfd2",  NULL
+};
+
+/* Sockets in the box's own network namespace (loopback at most). socket and socketpair are
+ * added separately with their address family checked. */
+static const char *const grp_net[] = { "connect",     "bind",        "listen",     "accept",
+                                       "accept4",     "sendto",      "recvfrom",   "sendmsg",
+                                       "recvmsg",     "sendmmsg",    "recvmmsg",   "shutdown",
+                                       "getsockname", "getpeername", "setsockopt", "getsockopt",
+                                       NULL };
+
+/* SysV IPC: private to the box (IPC namespace) and charged to its memory cgroup; POSIX
+ * semaphores of python's multiprocessing use /dev/shm instead. */
+static const char *const grp_ipc[] = { "shmget", "shmat",  "shmdt",      "shmctl", "semget",
+                                       "semop",  "semctl", "semtimedop", "msgget", "msgsnd",
+                                       "msgrcv", "msgctl", NULL };
+
+/* Build tools: make switches its effective ids back and forth (harmless without capabilities),
+ * the go tool locks its build cache with flock, cp -p and tar restore owners. flock is kept out
+ * of the run profiles: on read-only binds shared by every box it is a side channel. */
+static const char *const grp_build[] = { "flock",  "setresuid", "setresgid", "setuid",
+                                         "setgid", "setreuid",  "setregid",  "chown",
+                                         "fchown", "lchown",    "fchownat",  NULL };
+
+/* Go's runtime and os package: pidfd for os/exec (go >= 1.23), signals to its own threads. */
+static const char *const grp_go[] = { "pidfd_open", "pidfd_send_signal", "waitid", NULL };
+
+typedef struct profile_def {
+    const char *name;
+    const char *const *groups[16];
+} profile_def;
+
+static const profile_def profiles[] = {
+    { "default",
+      { grp_io, grp_fs, grp_mem, grp_sig, grp_time, grp_thread, grp_ident, grp_proc, grp_poll,
+        grp_net, grp_ipc, NULL } },
+    { "python",
+      { grp_io, grp_fs, grp_mem, grp_sig, grp_time, grp_thread, grp_ident, grp_proc, grp_poll,
+        grp_net, grp_ipc, NULL } },
+    { "node",
+      { grp_io, grp_fs, grp_mem, grp_sig, grp_time, grp_thread, grp_ident, grp_proc, grp_poll,
+        grp_net, grp_ipc, NULL } },
+    { "go",
+      { grp_io, grp_fs, grp_mem, grp_sig, grp_time, grp_thread, grp_ident, grp_proc, grp_poll,
+        grp_net, grp_ipc, grp_go, NULL } },
+    { "build",
+      { grp_io, grp_fs, grp_mem, grp_sig, grp_time, grp_thread, grp_ident, grp_proc, grp_poll,
+        grp_net, grp_ipc, grp_go, grp_build, NULL } },
+};
+
+#define NPROFILES (sizeof(profiles) / sizeof(profiles[0]))
+
+static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct sock_fprog *g_compiled[NPROFILES]; /* owned; written under g_lock once */
+
+bool sbx__seccomp_profile_known(const char *profile)
+{
+    for (size_t i = 0; i < NPROFILES; i++)
+        if (strcmp(profiles[i].name, profile) == 0)
+            return true;
+    return false;
+}
+
+static int add(scmp_filter_ctx ctx, uint32_t action, const char *name, unsigned n,
+               struct scmp_arg_cmp a, pr_error *err)
+{
+    int nr = seccomp_syscall_resolve_name(name);
+    if (nr == __NR_SCMP_ERROR)
+        return 0; /* unknown to this libseccomp/arch: stays denied */
+    int rc = n ? seccomp_rule_add(ctx, action, nr, 1, a) : seccomp_rule_add(ctx, action, nr, 0);
+    if (rc < 0)
+        return pr_error_set(err, PR_EINTERNAL, "seccomp rule %s: %s", name, strerror(-rc));
+    return 0;
+}
+
+static int add_rules(scmp_filter_ctx ctx, const profile_def *pd, pr_error *err)
+{
+    struct scmp_arg_cmp none = { 0 };
+    int rc;
+    for (size_t g = 0; pd->groups[g]; g++) {
+        for (size_t i = 0; pd->groups[g][i]; i++) {
+            rc = add(ctx, SCMP_ACT_ALLOW, pd->groups[g][i], 0, none, err);
+            if (rc < 0)
+                return rc;
+        }
+    }
+    /* Threads and fork, but no new namespaces: CLONE_NEW* would give the program a user
+     * namespace with capabilities (kernel attack surface, raw sockets). */
+    const uint64_t ns = CLONE_NEWNS | CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC |
+                        CLONE_NEWUTS | CLONE_NEWCGROUP | CLONE_NEWTIME;
+    rc = add(ctx, SCMP_ACT_ALLOW, "clone", 1, SCMP_A0(SCMP_CMP_MASKED_EQ, ns, 0), err);
+    if (rc == 0)
+        rc = add(ctx, SCMP_ACT_ERRNO(ENOSYS), "clone3", 0, none, err);
+    /* Unix and IP sockets only: no packet, vsock (not namespaced), bluetooth... */
+    static const int fams[] = { AF_UNIX, AF_INET, AF_INET6 };
+    for (size_t i = 0; rc == 0 && i < 3; i++)
+        rc = add(ctx, SCMP_ACT_ALLOW, "socket", 1,
+                 SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffu, (scmp_datum_t)fams[i]), err);
+    if (rc == 0)
+        rc = add(ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT), "socket", 1,
+                 SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffu, AF_NETLINK), err);
+    if (rc == 0)
+        rc = add(ctx, SCMP_ACT_ALLOW, "socketpair", 1,
+                 SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffu, AF_UNIX), err);
+    /* personality: only the query; READ_IMPLIES_EXEC or ADDR_NO_RANDOMIZE weaken exploits'
+     * obstacles. */
+    if (rc == 0)
+        rc = add(ctx, SCMP_ACT_ALLOW, "personality", 1,
+                 SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffu, 0xffffffffu), err);
+    /* prctl: naming threads and memory, death signals, reading dumpable/seccomp/caps state.
+     * PR_SET_MM, PR_SET_SECCOMP, PR_SET_PTRACER and the rest stay denied. */
+    static const int prctls[] = { PR_SET_NAME,         PR_GET_NAME,       PR_SET_PDEATHSIG,
+                                  PR_GET_PDEATHSIG,    PR_GET_DUMPABLE,   PR_SET_DUMPABLE,
+                                  PR_GET_SECCOMP,      PR_CAPBSET_READ,   PR_GET_NO_NEW_PRIVS,
+                                  PR_SET_NO_NEW_PRIVS, PR_GET_TIMERSLACK, PR_SET_TIMERSLACK,
+                                  PR_GET_THP_DISABLE,  PR_GET_KEEPCAPS,   PR_SET_VMA,
+                                  PR_GET_SECUREBITS,   PR_CAP_AMBIENT };
+    for (size_t i = 0; rc == 0 && i < sizeof(prctls) / sizeof(prctls[0]); i++)
+        rc = add(ctx, SCMP_ACT_ALLOW, "prctl", 1,
+                 SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffu, (scmp_datum_t)prctls[i]), err);
+    /* Documented benign probes (see the top of this file). */
+    static const char *const eperm[] = { "sched_setaffinity", "mbind",         "set_mempolicy",
+                                         "get_mempolicy",     "migrate_pages", NULL };
+    for (size_t i = 0; rc == 0 && eperm[i]; i++)
+        rc = add(ctx, SCMP_ACT_ERRNO(EPERM), eperm[i], 0, none, err);
+    if (rc == 0)
+        rc = add(ctx, SCMP_ACT_ERRNO(ENOSYS), "io_uring_setup", 0, none, err);
+    return rc;
+}
+
+#define DENY_RET (SECCOMP_RET_USER_NOTIF)
+
+/* Arch and x32 check, and argument checks libseccomp cannot express; falls through to the
+ * libseccomp program (which starts with its own loads). */
+static const struct sock_filter prologue[] = {
+    /* 0 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+    /* 1 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 0, 10),
+    /* 2 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+    /* 3 */ BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0x40000000u, 8, 0),
+    /* 4 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_ioctl, 0, 4),
+    /* 5 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[1])),
+    /* 6 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, TIOCSTI, 5, 0),
+    /* 7 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, TIOCLINUX, 4, 0),
+    /* 8 */ BPF_STMT(BPF_JMP | BPF_JA | BPF_K, 4),
+    /* 9 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_fcntl, 0, 3),
+    /* 10 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[1])),
+    /* 11 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, F_SETLEASE, 0, 1),
+    /* 12 */ BPF_STMT(BPF_RET | BPF_K, DENY_RET),
+    /* 13: the libseccomp program follows */
+};
+
+#if !defined(__x86_64__)
+#error "the seccomp prologue is written for x86_64"
+#endif
+
+static int compile(struct sock_fprog **out, const profile_def *pd, pr_error *err)
+{
+    scmp_filter_ctx ctx = NULL;
+    int mfd = -1;
+    struct sock_fprog *prog = NULL;
+    int rc;
+
+    *out = NULL;
+    const uint32_t mark = SCMP_ACT_TRACE(SBX_DENY_MARK);
+    ctx = seccomp_init(mark);
+    if (!ctx) {
+        rc = pr_error_set(err, PR_EINTERNAL, "seccomp_init failed");
+        goto cleanup;
+    }
+    rc = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, mark);
+    if (rc == 0)
+        rc = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0); /* the box sets it itself */
+    if (rc < 0) {
+        rc = pr_error_set(err, PR_EINTERNAL, "seccomp attributes: %s", strerror(-rc));
+        goto cleanup;
+    }
+    rc = add_rules(ctx, pd, err);
+    if (rc < 0)
+        goto cleanup;
+    mfd = memfd_create("sbx-bpf", MFD_CLOEXEC);
+    if (mfd < 0) {
+        rc = pr_error_sys(err, "memfd_create");
+        goto cleanup;
+    }
+    rc = seccomp_export_bpf(ctx, mfd);
+    if (rc < 0) {
+        rc = pr_error_set(err, PR_EINTERNAL, "seccomp_export_bpf: %s", strerror(-rc));
+        goto cleanup;
+    }
+    off_t size = lseek(mfd, 0, SEEK_END);
+    size_t npro = sizeof(prologue) / sizeof(prologue[0]);
+    if (size <= 0 || size % (off_t)sizeof(struct sock_filter) != 0 ||
+        (size_t)size / sizeof(struct sock_filter) + npro > BPF_MAXINSNS) {
+        rc = pr_error_set(err, PR_EINTERNAL, "seccomp: bad exported program size %lld",
+                          (long long)size);
+        goto cleanup;
+    }
+    size_t n = (size_t)size / sizeof(struct sock_filter);
+    prog = pr_calloc(1, sizeof(*prog));
+    struct sock_filter *ins = pr_calloc(n + npro, sizeof(*ins));
+    if (!prog || !ins) {
+        pr_free(ins);
+        rc = pr_error_set(err, PR_ENOMEM, "out of memory");
+        goto cleanup;
+    }
+    prog->filter = ins;
+    prog->len = (unsigned short)(n + npro);
+    memcpy(ins, prologue, sizeof(prologue));
+    if (pread(mfd, ins + npro, (size_t)size, 0) != (ssize_t)size) {
+        rc = pr_error_sys(err, "seccomp: read back the program");
+        goto cleanup;
+    }
+    for (size_t i = npro; i < n + npro; i++) {
+        if (ins[i].code == (BPF_RET | BPF_K) && ins[i].k == mark)
+            ins[i].k = DENY_RET;
+    }
+    *out = prog;
+    prog = NULL;
+    rc = 0;
+cleanup:
+    if (prog) {
+        pr_free(prog->filter);
+        pr_free(prog);
+    }
+    if (mfd >= 0)
+        (void)close(mfd);
+    if (ctx)
+        seccomp_release(ctx);
+    return rc;
+}
+
+int sbx__seccomp_get(const struct sock_fprog **out, const char *profile, pr_error *err)
+{
+    *out = NULL;
+    for (size_t i = 0; i < NPROFILES; i++) {
+        if (strcmp(profiles[i].name, profile) != 0)
+            continue;
+        int rc = 0;
+        (void)pthread_mutex_lock(&g_lock);
+        if (!g_compiled[i])
+            rc = compile(&g_compiled[i], &profiles[i], err);
+        *out = g_compiled[i];
+        (void)pthread_mutex_unlock(&g_lock);
+        return rc;
+    }
+    return pr_error_set(err, PR_EINVAL, "unknown seccomp profile '%s'", profile);
+}
+
+void sbx__seccomp_cleanup(void)
+{
+    (void)pthread_mutex_lock(&g_lock);
+    for (size_t i = 0; i < NPROFILES; i++) {
+        if (g_compiled[i]) {
+            pr_free(g_compiled[i]->filter);
+            pr_free(g_compiled[i]);
+            g_compiled[i] = NULL;
+        }
+    }
+    (void)pthread_mutex_unlock(&g_lock);
+}
+
+void sbx__seccomp_name(char *out, size_t outsz, uint32_t arch, int nr)
+{
+    const char *prefix = "";
+    uint32_t sarch = SCMP_ARCH_X86_64;
+    if (arch == AUDIT_ARCH_I386) {
+        prefix = "i386:";
+        sarch = SCMP_ARCH_X86;
+    } else if (arch == AUDIT_ARCH_X86_64 && nr >= 0x40000000) {
+        prefix = "x32:";
+        sarch = SCMP_ARCH_X32;
+    } else if (arch != AUDIT_ARCH_X86_64) {
+        (void)snprintf(out, outsz, "arch_%x:%d", arch, nr);
+        return;
+    }
+    char *name = seccomp_syscall_resolve_num_arch(sarch, nr);
+    if (name) {
+        (void)snprintf(out, outsz, "%s%s", prefix, name);
+        free(name); /* allocated by libseccomp with malloc */
+    } else {
+        (void)snprintf(out, outsz, "%ssyscall_%d", prefix, nr);
+    }
+}
