@@ -380,6 +380,52 @@ int sbx__cg_attach(const sbx__cg *cg, pid_t pid, pr_error *err)
     return rc;
 }
 
+/* cgroup v1: moving a whole process into a cgroup takes the global threadgroup rwsem for
+ * writing, which waits for an RCU grace period (~10 ms here). Moving only the calling thread
+ * ("0" into tasks) skips that lock, so the spawning thread steps into the box cgroups, clones
+ * (the child inherits them) and steps back. Memory is charged to the mm owner, so the thread's
+ * brief stay charges nothing to the box. */
+static int tasks_self(const char *dir, pr_error *err)
+{
+    if (!dir)
+        return 0;
+    char path[4096];
+    (void)snprintf(path, sizeof(path), "%s/tasks", dir);
+    if (write_file(path, "0") != 0)
+        return pr_error_sys(err, "write %s", path);
+    return 0;
+}
+
+bool sbx__cg_can_enter(const sbx__cg *cg)
+{
+    return cg->version == 1;
+}
+
+int sbx__cg_enter(const sbx__cg *cg, pr_error *err)
+{
+    int rc = tasks_self(cg->mem, err);
+    if (rc == 0)
+        rc = tasks_self(cg->pids, err);
+    if (rc == 0)
+        rc = tasks_self(cg->cpu, err);
+    return rc;
+}
+
+int sbx__cg_leave(const sbx__cg *cg)
+{
+    pr_error err = { 0 };
+    int rc = 0;
+    if (cg->mem && tasks_self(g.mem, &err) < 0)
+        rc = -1;
+    if (cg->pids && tasks_self(g.pids, &err) < 0)
+        rc = -1;
+    if (cg->cpu && tasks_self(g.cpu, &err) < 0)
+        rc = -1;
+    if (rc < 0)
+        pr_log(PR_LOG_ERROR, "event=sandbox-cgroup-leave msg=\"%s\"", err.msg);
+    return rc;
+}
+
 static uint64_t read_u64(const char *dir, const char *file, const char *key)
 {
     char path[4096], buf[4096];

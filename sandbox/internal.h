@@ -145,6 +145,10 @@ void sbx__cg_global_cleanup(void);
 const char *sbx__cg_kind(void);
 bool sbx__cg_has_pids(void);
 int sbx__cg_create(sbx__cg *cg, int slot, const sbx_limits *lim, pr_error *err);
+/** v1: moves the calling thread into / out of the box cgroups around clone(). */
+bool sbx__cg_can_enter(const sbx__cg *cg);
+int sbx__cg_enter(const sbx__cg *cg, pr_error *err);
+int sbx__cg_leave(const sbx__cg *cg);
 int sbx__cg_attach(const sbx__cg *cg, pid_t pid, pr_error *err);
 uint64_t sbx__cg_cpu_ns(const sbx__cg *cg);      /* UINT64_MAX when unknown */
 uint64_t sbx__cg_mem_peak_kb(const sbx__cg *cg); /* 0 when unknown */

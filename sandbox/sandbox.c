@@ -550,12 +550,24 @@ int sbx_spawn(sbx_proc **out, const sbx_spec *spec, pr_error *err)
     } else {
         flags |= CLONE_NEWNET;
     }
+    bool entered = false;
+    if (sbx__cg_can_enter(&p->cg)) {
+        rc = sbx__cg_enter(&p->cg, err);
+        if (rc < 0) {
+            (void)sbx__cg_leave(&p->cg);
+            goto cleanup;
+        }
+        entered = true;
+    }
     int pidfd = -1;
-    p->t_start = now_ns();
     long pid = syscall(SYS_clone, flags, 0UL, &pidfd, 0UL, 0UL);
     if (pid == 0)
         sbx__box_main(&plan); /* never returns */
     int clone_errno = errno;
+    if (entered && sbx__cg_leave(&p->cg) < 0) {
+        /* This thread would stay charged to a box: unrecoverable. */
+        abort();
+    }
     if (saved_net >= 0) {
         if (setns(saved_net, CLONE_NEWNET) != 0) {
             /* This thread would now create sockets in a box's netns: unrecoverable. */
@@ -580,7 +592,7 @@ int sbx_spawn(sbx_proc **out, const sbx_spec *spec, pr_error *err)
     rc = write_proc(p->pid, "uid_map", map, err);
     if (rc == 0)
         rc = write_proc(p->pid, "gid_map", map, err);
-    if (rc == 0)
+    if (rc == 0 && !entered)
         rc = sbx__cg_attach(&p->cg, p->pid, err);
     if (rc < 0)
         goto cleanup;
