@@ -190,14 +190,41 @@ static int skip_remaining(job_state *js, json_t *tests, const char *why)
     return 0;
 }
 
+/* Copies msg with every occurrence of the repository URL's "user:password" part replaced by
+ * "***": messages from lower layers may quote the URL they were given. */
+static void scrub_credentials(char *out, size_t outsz, const char *msg, const char *repo)
+{
+    const char *scheme = repo ? strstr(repo, "://") : NULL;
+    const char *host = scheme ? scheme + 3 : NULL;
+    const char *at = NULL;
+    for (const char *p = host; p && *p && *p != '/'; p++) {
+        if (*p == '@')
+            at = p;
+    }
+    size_t ulen = at ? (size_t)(at - host) : 0;
+    size_t o = 0;
+    for (const char *p = msg; *p && o + 1 < outsz;) {
+        if (ulen > 0 && strncmp(p, host, ulen) == 0) {
+            for (const char *r = "***"; *r && o + 1 < outsz; r++)
+                out[o++] = *r;
+            p += ulen;
+            continue;
+        }
+        out[o++] = *p++;
+    }
+    out[o] = '\0';
+}
+
 /* Marks the report as failed at stage with message; the report stays complete. */
 static int fail_stage(job_state *js, const char *stage, const char *message)
 {
+    char clean[512];
+    scrub_credentials(clean, sizeof(clean), message, js->spec->repo);
     json_t *e = json_object();
     if (!e)
         return PR_ENOMEM;
     if (json_object_set_new(e, "stage", json_string(stage)) != 0 ||
-        pr_report_set_text(e, "message", message, strlen(message), 1024) < 0 ||
+        pr_report_set_text(e, "message", clean, strlen(clean), 1024) < 0 ||
         json_object_set_new(js->report, "error", e) != 0) {
         json_decref(e);
         return PR_ENOMEM;
@@ -239,6 +266,19 @@ static int make_job_dir(job_state *js, pr_error *err)
         int rc = pr_error_sys(err, "cannot create a job directory under %s", root);
         js->dir[0] = '\0';
         return rc;
+    }
+    /* The box's unprivileged ids resolve the bind sources through every ancestor: say so
+     * plainly instead of failing later inside the sandbox. */
+    char anc[PATH_MAX];
+    (void)snprintf(anc, sizeof(anc), "%s", js->dir);
+    for (char *slash = strrchr(anc, '/'); slash && slash != anc; slash = strrchr(anc, '/')) {
+        *slash = '\0';
+        struct stat st;
+        if (stat(anc, &st) == 0 && !(st.st_mode & S_IXOTH))
+            return pr_error_set(err, PR_EINVAL,
+                                "work directory %s is not traversable by the sandbox (needs o+x; "
+                                "use another --work)",
+                                anc);
     }
     /* Traversable but not listable: the sandbox binds <dir>/src and <dir>/scratch. */
     if (chmod(js->dir, 0711) != 0)

@@ -1,0 +1,69 @@
+# proctor grade on real submissions through the real sandbox: correct programs, a build failure,
+# symlinks to host files, an output flood and non-UTF-8 output.
+. "$(dirname "$0")/lib.sh"
+need_sandbox
+
+# A correct python submission: graded, 100%, report valid against the schema.
+files() { printf 'import sys\nfor l in sys.stdin:\n    sys.stdout.write(l.upper())\n' > main.py; }
+repo=$(mkrepo py-good)
+grade "$PACK" "$repo" -o "$T/py.json"
+[ "$RC" -eq 0 ] || fail "python good: exit $RC"
+cp "$T/py.json" "$T/out.json"
+check 'r["status"] == "graded" and r["error"] is None' "python good: graded"
+check 'r["submission"]["runtime"] == "python" and len(r["submission"]["commit"]) == 40'
+check 'r["submission"]["author"].startswith("Cand") and r["submission"]["ref"].endswith("main")'
+check 'r["build"]["verdict"] == "OK"' "python good: build OK"
+check '[t["verdict"] for t in r["tests"]] == ["AC", "AC", "AC"]' "python good: all AC"
+check 'r["score"] == {"earned": 10, "max": 10, "percent": 100.0}' "python good: score"
+check 'all(k in r["timings"] for k in ("fetch_ms", "build_ms", "tests_ms", "total_ms"))'
+check 'r["environment"]["isolation"].get("userns") is True' "isolation reported"
+grep -q "^build: ok" "$T/err.txt" || fail "progress line for the build"
+"$PROCTOR" report "$T/py.json" --format markdown 2>"$T/err.txt" && fail "report should exit 2"
+grep -q "not built yet" "$T/err.txt" || fail "proctor report: message"
+
+# A C program that does not compile: graded, build failed with its log, every test SKIP.
+files() { printf 'int main(void) { return nope; }\n' > main.c; }
+repo=$(mkrepo c-broken)
+grade "$PACK" "$repo"
+[ "$RC" -eq 0 ] || fail "c broken: exit $RC, want 0 (graded)"
+check 'r["status"] == "graded" and r["build"]["verdict"] != "OK"' "c broken: build failed"
+check '"nope" in r["build"]["log"]' "c broken: compiler message in the build log"
+check 'all(t["verdict"] == "SKIP" and t["points"] == 0 for t in r["tests"])' "c broken: SKIP"
+check 'r["score"]["percent"] == 0 and r["score"]["max"] == 10'
+
+# A correct C program built with the default rule.
+files() { cp "$PACK/solutions/c/main.c" main.c; }
+repo=$(mkrepo c-good)
+grade "$PACK" "$repo"
+[ "$RC" -eq 0 ] || fail "c good: exit $RC"
+check 'r["submission"]["runtime"] == "c" and r["score"]["percent"] == 100.0' "c good: 100%"
+
+# Submission files that are symlinks to host secrets: nothing of them reaches the report.
+files() { ln -s /etc/shadow main.py; ln -s /etc/passwd notes.txt; }
+repo=$(mkrepo symlinks)
+grade "$PACK" "$repo"
+[ "$RC" -eq 0 ] || [ "$RC" -eq 1 ] || fail "symlinks: exit $RC"
+check '"root:" not in raw.decode()' "symlinks: no host file content in the report"
+check 'r["score"]["percent"] == 0' "symlinks: nothing passes"
+files() { ln -s /etc/shadow main.c; }
+repo=$(mkrepo symlink-c)
+grade "$PACK" "$repo"
+check '"root:" not in raw.decode() and r["score"]["percent"] == 0' "symlinked main.c"
+
+# A program that floods stdout: OLE (or another failing verdict), and the report stays small.
+files() { printf 'import sys\nwhile True:\n    sys.stdout.write("x" * 65536)\n' > main.py; }
+repo=$(mkrepo flood)
+grade "$PACK" "$repo"
+[ "$RC" -eq 0 ] || fail "flood: exit $RC"
+check 'r["status"] == "graded" and r["tests"][0]["verdict"] in ("OLE", "WA", "RE")' "flood"
+check 'any(t["verdict"] == "OLE" for t in r["tests"])' "flood: OLE"
+size=$(stat -c %s "$T/out.json")
+[ "$size" -lt 200000 ] || fail "flood: report is $size bytes"
+
+# A program printing bytes that are not UTF-8: the report is valid UTF-8 all the same.
+files() { printf 'import sys\nsys.stdout.buffer.write(b"\\xff\\xfe\\xc3(HELLO\\x00\\n" * 10)\n' > main.py; }
+repo=$(mkrepo binary)
+grade "$PACK" "$repo"
+[ "$RC" -eq 0 ] || fail "non-utf8: exit $RC"
+check 'r["tests"][0]["verdict"] == "WA"' "non-utf8: WA"
+echo "grade_submissions: ok"
