@@ -162,7 +162,7 @@ def cgroup_dirs(max_depth=6):
 
 
 def cgroups_named_after(pid, dirs):
-    pat = re.compile(r"(?<!\d)%d(?!\d)" % pid)
+    pat = re.compile(r"^proctor-%d(-|$)" % pid)  # the sandbox names them proctor-<pid>-...
     return sorted(d for d in dirs if pat.search(os.path.basename(d)))
 
 
@@ -213,7 +213,7 @@ class Fixtures:
         os.chmod(self.bin, 0o755)
         for n in os.listdir(self.bin):
             os.chmod(os.path.join(self.bin, n), 0o755)
-        self.work_root = os.path.join(self.root, "work")
+        self.work_root = os.path.join(self.root, "wd")
         self.out_root = os.path.join(self.root, "out")
         os.mkdir(self.work_root, 0o755)
         os.mkdir(self.out_root, 0o700)
@@ -448,6 +448,14 @@ def run_case(case, fx, proctor, verbose):
     for f in files:
         f.close()
     hung = False
+    probe_err = None
+    if "cgprobe" in dv:
+        # Proves the leftover check below can see this box's cgroups at all (naming contract:
+        # the directory names carry the proctor pid).
+        time.sleep(float(dv["cgprobe"]) / 1000 if dv["cgprobe"] != "1" else 0.4)
+        if p.poll() is None and not cgroups_named_after(p.pid, cgroup_dirs()):
+            probe_err = ("no cgroup named after proctor pid %d while the box ran: the leftover "
+                         "check would be blind (battery assumption broken)" % p.pid)
     try:
         rc = p.wait(timeout=guard)
     except subprocess.TimeoutExpired:
@@ -476,6 +484,8 @@ def run_case(case, fx, proctor, verbose):
             texts[name], texts[name + "_size"] = read_capped(path)
 
     failures = []
+    if probe_err:
+        failures.append(probe_err)
     if hung:
         failures.append(f"proctor did not return within {guard:.0f} s (killed it)")
     res = None
@@ -545,6 +555,43 @@ def run_case(case, fx, proctor, verbose):
     return (not failures), summary + ("" if not failures else " -- " + "; ".join(failures)), details
 
 
+HOST_FS_ALLOWED = ("/usr", "/etc/", "/lib", "/lib32", "/lib64", "/libx32", "/bin", "/sbin",
+                   "/opt/")
+VIRTUAL_FS = ("tmpfs", "proc", "devtmpfs", "sysfs", "mqueue", "cgroup", "cgroup2", "devpts",
+              "ramfs")
+
+
+def check_mountinfo(text, fx):
+    """Every mount of a host file system seen in the box must be a system directory or one of
+    the battery's own binds: no other host path may show up in the box's mountinfo."""
+    bad, seen = [], 0
+    in_block = False
+    for line in text.splitlines():
+        if line == "mountinfo:":
+            in_block = True
+            continue
+        if not in_block:
+            continue
+        if not line.strip():
+            break
+        left, _, right = line.partition(" - ")
+        f = left.split()
+        fstype = right.split()[0] if right.split() else "?"
+        if len(f) < 5:
+            continue
+        seen += 1
+        root = f[3]
+        if fstype in VIRTUAL_FS or root == "/":
+            continue
+        if root.startswith(fx.root + "/") or any(root == a.rstrip("/") or root.startswith(a)
+                                                 for a in HOST_FS_ALLOWED):
+            continue
+        bad.append(f"{root} at {f[4]}")
+    if not seen:
+        return "no mountinfo lines in the output"
+    return ("host paths beyond the binds in mountinfo: " + ", ".join(bad[:5])) if bad else None
+
+
 def check_one(chk, res, verdict, viol, texts, work, injected, fx):
     """One extra check; returns an error string or None."""
     m = re.match(r"^(out|err)(!?~)(.*)$", chk, re.S)
@@ -563,7 +610,7 @@ def check_one(chk, res, verdict, viol, texts, work, injected, fx):
         return None
     m = re.match(r"^(exit|signal|cpu_ms|wall_ms|max_rss_kb)(=|<|>=)(\d+)$", chk)
     if m:
-        v = res.get(m.group(1))
+        v = res.get({"exit": "exit_code"}.get(m.group(1), m.group(1)))
         n = int(m.group(3))
         ok = isinstance(v, int) and {"=": v == n, "<": v < n, ">=": v >= n}[m.group(2)]
         return None if ok else f"{m.group(1)}={v!r}, wanted {m.group(2)}{n}"
@@ -584,6 +631,8 @@ def check_one(chk, res, verdict, viol, texts, work, injected, fx):
         for dp, dns, fns in os.walk(work):
             bad += [os.path.join(dp, n) for n in fns + dns if re.search(m.group(1), n)]
         return ("unexpected files in the work dir: " + ", ".join(bad[:3])) if bad else None
+    if chk == "mountinfo":
+        return check_mountinfo(texts["stdout"], fx)
     if chk == "noinject":
         return (f"TIOCSTI injected {injected!r} into the runner's terminal") if injected else None
     if chk == "canary":
@@ -594,6 +643,27 @@ def check_one(chk, res, verdict, viol, texts, work, injected, fx):
 
 
 # ---------------------------------------------------------------------------- main
+
+def survivor_selftest(fx):
+    """The survivor check must be able to see a process: start a harmless copy of sleep(1) from
+    the private bin dir on the host, look for it, kill it."""
+    exe = os.path.join(fx.bin, "selftest_sleep")
+    shutil.copy2("/bin/sleep", exe)
+    inodes = set(fx.inodes)
+    st = os.stat(exe)
+    inodes.add((st.st_dev, st.st_ino))
+    p = subprocess.Popen([exe, "30"])
+    try:
+        time.sleep(0.05)
+        found = [s[0] for s in find_survivors(inodes, [])]
+        if p.pid not in found:
+            return f"survivor detection did not see pid {p.pid} running {exe}"
+        return None
+    finally:
+        p.kill()
+        p.wait()
+        os.unlink(exe)
+
 
 def leftovers(bin_dir):
     """Final check after all groups: no process of any battery scratch dir, no box-uid process
@@ -667,6 +737,12 @@ def main():
         log(f"battery bug: programs missing from {bin_dir} for {missing}")
         return 1
     fx = Fixtures(a.group, bin_dir)
+    selftest = survivor_selftest(fx)
+    if selftest:
+        log("FAIL battery self-test: " + selftest)
+        fx.close()
+        log(f"0 passed, 1 failed")
+        return 1
     passed = failed = skipped = 0
     known_fail, known_pass = [], []
     t0 = time.monotonic()

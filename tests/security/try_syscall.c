@@ -16,7 +16,6 @@
 #include <linux/sched.h>
 #include <linux/vm_sockets.h>
 #include <mqueue.h>
-#include <net/if.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <linux/if_ether.h>
@@ -375,13 +374,23 @@ int main(int argc, char **argv)
     if (!strcmp(a, "unix_abstract") && argc == 3)
         return do_unix_abstract(argv[2]);
     if (!strcmp(a, "ifaces")) {
-        /* Lists the interfaces; the table requires lo alone. */
-        struct if_nameindex *ifs = if_nameindex(), *i;
-        if (!ifs)
+        /* Lists the interfaces from /proc/net/dev (netlink may be denied); the table requires
+         * lo alone. */
+        char line[512];
+        int n = 0;
+        FILE *f = fopen("/proc/net/dev", "re");
+        if (!f)
             return report(-1);
-        for (i = ifs; i->if_index; i++)
-            printf("iface %s\n", i->if_name);
-        if_freenameindex(ifs);
+        while (fgets(line, sizeof line, f)) {
+            char *p = line, *colon = strchr(line, ':');
+            if (++n <= 2 || !colon)
+                continue;
+            while (*p == ' ')
+                p++;
+            *colon = '\0';
+            printf("iface %s\n", p);
+        }
+        (void)fclose(f);
         return report(0);
     }
     if (!strcmp(a, "vsock"))
@@ -443,7 +452,8 @@ int main(int argc, char **argv)
     if (!strcmp(a, "settimeofday")) {
         struct timeval tv;
         (void)gettimeofday(&tv, NULL);
-        return report(settimeofday(&tv, NULL));
+        /* The raw call: glibc implements settimeofday() with clock_settime(). */
+        return report(syscall(SYS_settimeofday, &tv, NULL));
     }
     if (!strcmp(a, "adjtimex")) {
         struct timex tx;
@@ -562,6 +572,13 @@ int main(int argc, char **argv)
     }
     if (!strcmp(a, "open") && argc == 3)
         return report(open(argv[2], O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC));
+    if (!strcmp(a, "oom_score_adj")) {
+        /* Lowering it would shield the box from the OOM killer (memory limit evasion). */
+        int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+        if (fd < 0)
+            return report(-1);
+        return report(write(fd, "-1000", 5));
+    }
     if (!strcmp(a, "setrlimit_raise")) {
         struct rlimit rl;
         (void)getrlimit(RLIMIT_NOFILE, &rl);

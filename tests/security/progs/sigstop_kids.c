@@ -1,9 +1,8 @@
-/* sigstop_kids [wait]: forks children that stop themselves (SIGSTOP) and one traced by another
- * child, then exits 0 (or waits forever with "wait"). Stopped or traced children must not
- * survive the run. */
+/* sigstop_kids [wait]: forks children that stop themselves (SIGSTOP), one stopped by a sibling
+ * that then stops itself, and one that ignores SIGTERM/SIGHUP, then exits 0 (or waits forever
+ * with "wait"). Stopped children must not survive the run. */
 #include <signal.h>
 #include <string.h>
-#include <sys/ptrace.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -23,9 +22,17 @@ int main(int argc, char **argv)
             pause();
     }
     if (fork() == 0) {
-        /* A tracer that stops its tracee and then stops itself. */
-        (void)ptrace(PTRACE_ATTACH, tracee, NULL, NULL);
+        /* Stops its sibling, then itself. */
+        (void)kill(tracee, SIGSTOP);
         (void)raise(SIGSTOP);
+        for (;;)
+            pause();
+    }
+    if (fork() == 0) {
+        (void)signal(SIGTERM, SIG_IGN);
+        (void)signal(SIGHUP, SIG_IGN);
+        (void)signal(SIGCONT, SIG_IGN);
+        (void)raise(SIGTSTP);
         for (;;)
             pause();
     }

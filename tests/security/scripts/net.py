@@ -3,8 +3,9 @@ import errno
 import socket
 import sys
 
-names = [n for _, n in socket.if_nameindex()]
-if names != ["lo"] and names != []:
+with open("/proc/net/dev") as f:
+    names = [l.split(":")[0].strip() for l in f.read().splitlines()[2:] if ":" in l]
+if names != ["lo"]:
     print("UNSAFE interfaces", names)
     sys.exit(0)
 for host, port in (("93.184.216.34", 80), ("10.0.0.1", 443), ("1.1.1.1", 53)):
