@@ -1,9 +1,12 @@
-/* fill bytes DIR | fill inodes DIR | fill onefile PATH [ignore]: fills a file system until it
- * refuses, prints what stopped it. "onefile" grows a single file (RLIMIT_FSIZE: SIGXFSZ, or
- * EFBIG when "ignore" ignores the signal). Stops by itself at 2 GiB / 2M files. */
+/* fill bytes DIR | fill inodes DIR [MAX] | fill onefile PATH [ignore] | fill many DIR KB MAXMB:
+ * fills a file system until it refuses, prints what stopped it. "onefile" grows a single file
+ * (RLIMIT_FSIZE: SIGXFSZ, or EFBIG when "ignore" ignores the signal); "many" writes files of KB
+ * KiB each (under the file size limit) up to MAXMB MiB in total. Stops by itself at 2 GiB, 2M
+ * files, or the given caps, printing NOT STOPPED. */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -43,8 +46,36 @@ int main(int argc, char **argv)
         printf("wrote 2 GiB: NOT STOPPED\n");
         return 0;
     }
+    if (!strcmp(argv[1], "many") && argc == 5) {
+        long kb = atol(argv[3]), max = atol(argv[4]) << 20;
+        for (i = 0; total < max; i++) {
+            long left = kb << 10;
+            (void)snprintf(path, sizeof path, "%s/m%ld", argv[2], i);
+            fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+            if (fd < 0) {
+                printf("stopped after %ld files (%ld KiB): ERR %s\n", i, total >> 10,
+                       sec_errname(errno));
+                return 0;
+            }
+            while (left > 0) {
+                ssize_t n = write(fd, block,
+                                  (size_t)(left < (long)sizeof block ? left : (long)sizeof block));
+                if (n <= 0) {
+                    printf("stopped after %ld files (%ld KiB): ERR %s\n", i, total >> 10,
+                           sec_errname(errno));
+                    return 0;
+                }
+                left -= n;
+                total += n;
+            }
+            (void)close(fd);
+        }
+        printf("wrote %ld MiB in %ld files: NOT STOPPED\n", total >> 20, i);
+        return 0;
+    }
     if (!strcmp(argv[1], "inodes")) {
-        for (i = 0; i < 2000000; i++) {
+        long maxf = argc > 3 ? atol(argv[3]) : 2000000;
+        for (i = 0; i < maxf; i++) {
             (void)snprintf(path, sizeof path, "%s/i%ld", argv[2], i);
             fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
             if (fd < 0) {
@@ -53,7 +84,7 @@ int main(int argc, char **argv)
             }
             (void)close(fd);
         }
-        printf("created 2M files: NOT STOPPED\n");
+        printf("created %ld files: NOT STOPPED\n", maxf);
         return 0;
     }
     return 2;
