@@ -642,6 +642,10 @@ failed:
     if (fail_stage(&js, stage, serr.msg[0] ? serr.msg : pr_errcode_name(rc)) < 0)
         goto oom;
 done:
+    /* The skeleton says "error" so that no path can leave a half-made report marked graded. */
+    if (json_is_null(json_object_get(js.report, "error")) &&
+        json_object_set_new(js.report, "status", json_string("graded")) != 0)
+        goto oom;
     if (js.build_ran) {
         json_t *iso = pr_isolation_json(&js.build_res.isolation);
         if (iso)
