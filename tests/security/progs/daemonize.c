@@ -1,7 +1,7 @@
-/* daemonize DIR [spin]: double fork + setsid; the grandchild ignores every catchable signal and
- * appends a heartbeat to DIR/heartbeat every 50 ms forever (or spins). The parent exits 0
- * as soon as the first heartbeat exists. No process may outlive the run and the heartbeat must
- * stop. */
+/* daemonize DIR [spin] [hold]: double fork + setsid; the grandchild ignores every catchable signal
+ * and appends a heartbeat to DIR/heartbeat every 50 ms forever (or spins). The parent exits 0 as
+ * soon as the first heartbeat exists ("hold": then sleeps forever instead). No process may outlive
+ * the run and the heartbeat must stop. */
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -12,6 +12,7 @@ int main(int argc, char **argv)
 {
     char path[4096];
     int s, spin = argc > 2 && !strcmp(argv[2], "spin");
+    int hold = argc > 3 && !strcmp(argv[3], "hold");
     if (argc < 2)
         return 2;
     (void)snprintf(path, sizeof path, "%s/heartbeat", argv[1]);
@@ -19,6 +20,8 @@ int main(int argc, char **argv)
         /* Exit only once the daemon is provably running (its first heartbeat exists). */
         for (int i = 0; i < 200 && access(path, F_OK) != 0; i++)
             usleep(10000);
+        while (hold)
+            pause();
         return 0;
     }
     (void)setsid();
