@@ -34,6 +34,7 @@
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/personality.h>
+#include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/quota.h>
 #include <sys/reboot.h>
@@ -572,6 +573,87 @@ int main(int argc, char **argv)
     }
     if (!strcmp(a, "open") && argc == 3)
         return report(open(argv[2], O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC));
+    if (!strcmp(a, "fsopen"))
+        return report(syscall(SYS_fsopen, "tmpfs", 0));
+    if (!strcmp(a, "fspick"))
+        return report(syscall(SYS_fspick, AT_FDCWD, "/usr", 0));
+    if (!strcmp(a, "open_tree"))
+        return report(syscall(SYS_open_tree, AT_FDCWD, "/usr", 1 /* OPEN_TREE_CLONE */));
+    if (!strcmp(a, "move_mount"))
+        return report(syscall(SYS_move_mount, AT_FDCWD, "/tmp", AT_FDCWD, "/box", 0));
+    if (!strcmp(a, "mount_setattr")) {
+        unsigned long long attr[4] = { 0, 1 /* clear MOUNT_ATTR_RDONLY */, 0, 0 };
+        return report(syscall(SYS_mount_setattr, AT_FDCWD, "/usr", 0, attr, sizeof attr));
+    }
+    if (!strcmp(a, "pidfd_getfd")) {
+        long pfd = syscall(SYS_pidfd_open, 1, 0);
+        if (pfd < 0)
+            return report(-1);
+        return report(syscall(SYS_pidfd_getfd, (int)pfd, 0, 0));
+    }
+    if (!strcmp(a, "pidfd_signal_init")) {
+        long pfd = syscall(SYS_pidfd_open, 1, 0);
+        if (pfd < 0)
+            return report(-1);
+        return report(syscall(SYS_pidfd_send_signal, (int)pfd, SIGKILL, NULL, 0));
+    }
+    if (!strcmp(a, "process_madvise")) {
+        char b[16];
+        struct iovec iov = { b, sizeof b };
+        long pfd = syscall(SYS_pidfd_open, 1, 0);
+        if (pfd < 0)
+            return report(-1);
+        return report(syscall(SYS_process_madvise, (int)pfd, &iov, 1, 21 /* MADV_COLD */, 0));
+    }
+    if (!strcmp(a, "mlock_big")) {
+        size_t len = 32 << 20;
+        char *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (m == MAP_FAILED)
+            return report(-1);
+        return report(mlock(m, len));
+    }
+    if (!strcmp(a, "ptrace_traceme"))
+        return report(ptrace(PTRACE_TRACEME, 0, NULL, NULL));
+    if (!strcmp(a, "clone_newpid")) {
+        long pid = syscall(SYS_clone, (unsigned long)(CLONE_NEWPID | SIGCHLD), NULL, NULL, NULL, 0);
+        if (pid == 0)
+            _exit(0);
+        if (pid > 0)
+            (void)waitpid((pid_t)pid, NULL, 0);
+        return report(pid);
+    }
+    if (!strcmp(a, "setuid0"))
+        return report(syscall(SYS_setuid, 0));
+    if (!strcmp(a, "setgroups0")) {
+        gid_t g = 0;
+        return report(syscall(SYS_setgroups, 1, &g));
+    }
+    if (!strcmp(a, "capset_raise")) {
+        struct {
+            unsigned version;
+            int pid;
+        } hdr = { 0x20080522, 0 };
+        struct {
+            unsigned eff, perm, inh;
+        } data[2] = { { 0xffffffffu, 0xffffffffu, 0 }, { 0xffu, 0xffu, 0 } };
+        return report(syscall(SYS_capset, &hdr, data));
+    }
+    if (!strcmp(a, "ambient_raise"))
+        return report(prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, 21 /* CAP_SYS_ADMIN */, 0, 0));
+    if (!strcmp(a, "chown_root")) {
+        int fd = open("/box/chown-me", O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+        if (fd < 0)
+            return report(-1);
+        return report(fchown(fd, 0, 0));
+    }
+    if (!strcmp(a, "modify_ldt")) {
+        char buf[16];
+        return report(syscall(SYS_modify_ldt, 0, buf, sizeof buf));
+    }
+    if (!strcmp(a, "request_key"))
+        return report(syscall(SYS_request_key, "user", "proctor-sec", NULL, 0));
+    if (!strcmp(a, "uselib"))
+        return report(syscall(SYS_uselib, "/sec/try_syscall"));
     if (!strcmp(a, "oom_score_adj")) {
         /* Lowering it would shield the box from the OOM killer (memory limit evasion). */
         int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
