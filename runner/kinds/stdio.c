@@ -1210,6 +1210,12 @@ static void run_one(grader *gr, size_t i, int slot)
         msg_add(o, "the sandbox failed: %s", e.msg);
         goto cleanup;
     }
+    /* Runtimes that ignore SIGXFSZ (Python does) see EFBIG and exit with an error: a stdout
+     * file that reached the cap makes that an output-limit verdict, as a signal would. */
+    struct stat st;
+    uint64_t cap_kb = plan.spec.limits.fsize_kb ? plan.spec.limits.fsize_kb : SBX_DEFAULT_FSIZE_KB;
+    if (o->res.verdict == SBX_RE && fstat(out, &st) == 0 && (uint64_t)st.st_size >= cap_kb * 1024)
+        o->res.verdict = SBX_OLE;
     if (o->res.verdict != SBX_OK) {
         o->verdict = pr_test_verdict_from_sbx(o->res.verdict);
         describe_sbx(o, &o->res, &plan.spec.limits);

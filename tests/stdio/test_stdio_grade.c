@@ -1,0 +1,152 @@
+/* The stdio grader end to end through the real sandbox: a Python fixture program graded on the
+ * stdio-mini fixture pack gives AC (exact, tokens, float), WA with the first difference, RE
+ * with the exit code and stderr tail, TLE, WLE, OLE, checker AC / partial / WA, a checker that
+ * breaks the protocol (IE, never WA), and a generated input with a compiled C reference.
+ * Skips (77) when the sandbox cannot run here. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "proctor/challenge.h"
+#include "proctor/common.h"
+#include "proctor/kind.h"
+#include "proctor/runtime.h"
+#include "proctor/sandbox.h"
+#include "t.h"
+
+static json_t *find_test(json_t *tests, const char *name)
+{
+    size_t i;
+    json_t *t;
+    json_array_foreach (tests, i, t) {
+        if (strcmp(json_string_value(json_object_get(t, "name")), name) == 0)
+            return t;
+    }
+    T_FAIL("no result for test %s", name);
+    return NULL;
+}
+
+static void expect(json_t *tests, const char *name, const char *verdict, double points,
+                   const char *msg_part)
+{
+    json_t *t = find_test(tests, name);
+    const char *v = json_string_value(json_object_get(t, "verdict"));
+    const char *m = json_string_value(json_object_get(t, "message"));
+    double p = json_number_value(json_object_get(t, "points"));
+    if (!v || strcmp(v, verdict) != 0 || fabs(p - points) > 1e-9 ||
+        (msg_part && !strstr(m, msg_part)))
+        T_FAIL("%s: expected %s %.2f \"%s\", got %s %.2f \"%s\"", name, verdict, points,
+               msg_part ? msg_part : "", v ? v : "?", p, m ? m : "?");
+}
+
+/* True when the sandbox can run a trivial program here. */
+static bool sandbox_works(void)
+{
+    pr_error err = { 0 };
+    if (sbx_global_init(&err) < 0) {
+        fprintf(stderr, "sbx_global_init: %s\n", err.msg);
+        return false;
+    }
+    static const char *const argv[] = { "/bin/true", NULL };
+    sbx_spec spec;
+    sbx_result res;
+    sbx_spec_init(&spec);
+    spec.argv = argv;
+    if (sbx_run(&res, &spec, &err) < 0 || res.verdict != SBX_OK) {
+        fprintf(stderr, "sandbox unavailable: %s %s\n", err.msg, res.message);
+        return false;
+    }
+    return true;
+}
+
+int main(void)
+{
+    char pack[512], prog[512], cache[] = "/tmp/pr_stdio_cache_XXXXXX",
+                               scratch[] = "/tmp/pr_stdio_scratch_XXXXXX";
+    pr_challenge *c = NULL;
+    pr_runtimes *rts = NULL;
+    pr_error err = { 0 };
+
+    if (!sandbox_works())
+        T_SKIP("the sandbox does not run here");
+    (void)snprintf(pack, sizeof(pack), "%s/tests/fixtures/packs/stdio-mini", PR_SOURCE_DIR);
+    (void)snprintf(prog, sizeof(prog), "%s/tests/fixtures/stdio-prog", PR_SOURCE_DIR);
+    T_NOT_NULL(mkdtemp(cache));
+    T_NOT_NULL(mkdtemp(scratch));
+    T_EQ_INT(chmod(scratch, 0711), 0);
+    T_EQ_INT(setenv("PROCTOR_CACHE_DIR", cache, 1), 0);
+
+    if (pr_challenge_load(&c, pack, &err) != 0)
+        T_FAIL("load %s: %s", pack, err.msg);
+    if (pr_runtimes_load(&rts, NULL, &err) != 0)
+        T_FAIL("runtimes: %s", err.msg);
+    const pr_runtime *py = pr_runtimes_find(rts, "python");
+    T_NOT_NULL(py);
+
+    pr_grading g;
+    memset(&g, 0, sizeof(g));
+    g.challenge = c;
+    g.runtime = py;
+    g.job_id = "stdio-test";
+    g.workdir = prog;
+    g.scratch = scratch;
+    g.time_multiplier = 1.0;
+    g.parallel = 2;
+    g.slot_base = 40;
+    g.netns_fd = -1; /* each run makes its own netns; the shared one is the pipeline's business */
+    g.tests = json_array();
+    g.metrics = json_object();
+
+    int rc = c->kind->grade(&g, c->kind_state, &err);
+    if (rc != 0)
+        T_FAIL("grade: %d %s", rc, err.msg);
+    char *dump = json_dumps(g.tests, JSON_INDENT(1));
+    fprintf(stderr, "%s\n", dump);
+    free(dump);
+
+    /* One result per manifest test, in manifest order. */
+    T_EQ_INT(json_array_size(g.tests), c->ntests);
+    for (size_t i = 0; i < c->ntests; i++)
+        T_EQ_STR(json_string_value(json_object_get(json_array_get(g.tests, i), "name")),
+                 c->tests[i].name);
+
+    expect(g.tests, "ac_exact", "AC", 1, NULL);
+    expect(g.tests, "ac_tokens", "AC", 1, NULL);
+    expect(g.tests, "ac_float", "AC", 1, NULL);
+    expect(g.tests, "wa_exact", "WA", 0, "line 2: expected \"ALLOW\", got \"DENY\"");
+    json_t *d = json_object_get(find_test(g.tests, "wa_exact"), "details");
+    T_NOT_NULL(d);
+    T_EQ_INT(json_integer_value(json_object_get(d, "line")), 2);
+    T_EQ_STR(json_string_value(json_object_get(d, "expected")), "ALLOW");
+    T_EQ_STR(json_string_value(json_object_get(d, "got")), "DENY");
+    expect(g.tests, "re_exit", "RE", 0, "exit code 3");
+    expect(g.tests, "re_exit", "RE", 0, "boom");
+    expect(g.tests, "tle_spin", "TLE", 0, "CPU time limit");
+    expect(g.tests, "wle_sleep", "WLE", 0, "wall-clock");
+    expect(g.tests, "ole_flood", "OLE", 0, "output limit");
+    expect(g.tests, "checker_ac", "AC", 4, "exact");
+    expect(g.tests, "checker_partial", "WA", 2, "off by one");
+    expect(g.tests, "checker_wa", "WA", 0, "wrong number");
+    expect(g.tests, "checker_garbage", "IE", 0, "broke the protocol");
+    expect(g.tests, "checker_crash", "IE", 0, "broke the protocol");
+    expect(g.tests, "checker_score", "IE", 0, "score");
+    expect(g.tests, "generated", "AC", 3, NULL);
+    /* The generated input and its reference output are cached. */
+    char p[600];
+    (void)snprintf(p, sizeof(p), "%s/stdio/lock", cache);
+    T_TRUE(access(p, F_OK) == 0);
+
+    json_decref(g.tests);
+    json_decref(g.metrics);
+    pr_close(&g.netns_fd);
+    pr_challenge_free(c);
+    pr_runtimes_free(rts);
+    T_EQ_INT(pr_rm_rf(cache), 0);
+    T_EQ_INT(pr_rm_rf(scratch), 0);
+    sbx_global_cleanup();
+    return 0;
+}
