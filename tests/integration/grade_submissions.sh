@@ -21,6 +21,22 @@ grep -q "^build: ok" "$T/err.txt" || fail "progress line for the build"
 "$PROCTOR" report "$T/py.json" --format markdown 2>"$T/err.txt" && fail "report should exit 2"
 grep -q "not built yet" "$T/err.txt" || fail "proctor report: message"
 
+# The work dir is read-only while tests run: a program that manages to write to /box prints
+# nothing useful; one that is refused does the task.
+files() {
+    cat > main.py <<'PY'
+import sys
+try:
+    open("/box/planted", "w").write("x")
+    sys.stdout.write("wrote into /box\n")
+except OSError:
+    sys.stdout.write(sys.stdin.read().upper())
+PY
+}
+repo=$(mkrepo readonly-box)
+grade "$PACK" "$repo"
+check 'r["score"]["percent"] == 100.0' "work dir must be read-only during tests"
+
 # A C program that does not compile: graded, build failed with its log, every test SKIP.
 files() { printf 'int main(void) { return nope; }\n' > main.c; }
 repo=$(mkrepo c-broken)
