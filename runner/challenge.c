@@ -21,7 +21,7 @@
 #include "proctor/kind.h"
 #include "proctor/log.h"
 
-#define MANIFEST_MAX_BYTES (1024 * 1024)
+#define MANIFEST_MAX_BYTES ((size_t)1024 * 1024)
 #define MANIFEST_MAX_DEPTH 64
 #define MANIFEST_MAX_TESTS 2000
 #define MANIFEST_MAX_RTS   16
@@ -617,7 +617,7 @@ static int pack_digest(char out[65], int rootfd, const char *dir, pr_error *err)
         goto cleanup;
     }
     for (unsigned int i = 0; i < mdlen; i++)
-        (void)snprintf(out + 2 * i, 3, "%02x", md[i]);
+        (void)snprintf(out + (size_t)i * 2, 3, "%02x", md[i]);
     rc = 0;
 cleanup:
     EVP_MD_CTX_free(ctx);

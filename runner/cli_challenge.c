@@ -24,7 +24,7 @@
 #include "proctor/runtime.h"
 #include "proctor/sandbox.h"
 
-#define EXPECT_MAX_BYTES (16 * 1024)
+#define EXPECT_MAX_BYTES ((size_t)16 * 1024)
 #define MAX_SOLUTIONS    256
 
 static void usage(FILE *f)

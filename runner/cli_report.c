@@ -71,7 +71,7 @@ int pr_cli_report(int argc, char **argv)
         fprintf(stderr, "proctor report: %s: %s\n", path, strerror(errno));
         return 2;
     }
-    if (!S_ISREG(st.st_mode) || st.st_size > 64 * 1024 * 1024) {
+    if (!S_ISREG(st.st_mode) || st.st_size > (off_t)64 * 1024 * 1024) {
         fprintf(stderr, "proctor report: %s: not a regular file of at most 64 MiB\n", path);
         return 2;
     }

@@ -91,7 +91,8 @@ void pr_run_plan_init(pr_run_plan *plan, const pr_grading *g, const sbx_limits *
         const char *eq = strchr(rt->env[i], '=');
         size_t klen = eq ? (size_t)(eq - rt->env[i]) + 1 : strlen(rt->env[i]);
         size_t j = 0;
-        while (j < n && strncmp(plan->envp[j], rt->env[i], klen) != 0)
+        while (j < n &&
+               !(strlen(plan->envp[j]) >= klen && memcmp(plan->envp[j], rt->env[i], klen) == 0))
             j++;
         plan->envp[j] = rt->env[i];
         if (j == n)

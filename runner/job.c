@@ -6,24 +6,27 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
-#include <ftw.h>
+#include <dirent.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/random.h>
+#include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
+#include <linux/openat2.h>
 
+#include "proctor/buf.h"
 #include "proctor/challenge.h"
 #include "proctor/kind.h"
 #include "proctor/log.h"
 #include "proctor/report.h"
 #include "proctor/sandbox.h"
 
-#define BUILD_LOG_MAX (64 * 1024)
+#define BUILD_LOG_MAX ((size_t)64 * 1024)
 
 /* Everything one run of the pipeline owns; released in job_state_close. */
 typedef struct job_state {
@@ -361,26 +364,103 @@ static int stage_runtime(job_state *js, pr_error *err)
     return 0;
 }
 
-/* chmod every directory and regular file of a tree, never through a symlink (FTW_PHYS reports
- * them as FTW_SL and they are left alone). Only runs when no sandboxed process is alive. */
-static int chmod_tree_writable(const char *path, const struct stat *st, int flag, struct FTW *f)
+/* Sets the mode of every directory and regular file below root: writable by anyone for the build
+ * (the box's ids are not the owner), read-only for the tests. Walks with a worklist of relative
+ * paths, each directory opened beneath root with no symlink anywhere on the way, and changes
+ * modes with AT_SYMLINK_NOFOLLOW, so a symlink in the submission is never followed. Runs only
+ * when no sandboxed process is alive. */
+static int chmod_tree(const char *root, bool writable, pr_error *err)
 {
-    (void)f;
-    if (flag == FTW_D || flag == FTW_DP)
-        (void)chmod(path, 0777);
-    else if (flag == FTW_F && S_ISREG(st->st_mode))
-        (void)chmod(path, (st->st_mode & 0111) ? 0777 : 0666);
-    return 0;
-}
+    int rootfd = -1;
+    char **todo = NULL;
+    size_t ntodo = 0, cap = 0, visited = 0;
+    DIR *d = NULL;
+    char *cur = NULL;
+    int rc = 0;
 
-static int chmod_tree_readonly(const char *path, const struct stat *st, int flag, struct FTW *f)
-{
-    (void)f;
-    if (flag == FTW_D || flag == FTW_DP)
-        (void)chmod(path, 0555);
-    else if (flag == FTW_F && S_ISREG(st->st_mode))
-        (void)chmod(path, (st->st_mode & 0111) ? 0555 : 0444);
-    return 0;
+    rootfd = open(root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (rootfd < 0)
+        return pr_error_sys(err, "open %s", root);
+    if (fchmod(rootfd, writable ? 0777 : 0555) != 0) {
+        rc = pr_error_sys(err, "chmod %s", root);
+        goto cleanup;
+    }
+    cur = pr_strdup(".");
+    while (cur) {
+        struct open_how how;
+        memset(&how, 0, sizeof(how));
+        how.flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+        how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+        int fd = (int)syscall(SYS_openat2, rootfd, cur, &how, sizeof(how));
+        if (fd < 0) {
+            rc = pr_error_sys(err, "open %s/%s", root, cur);
+            goto cleanup;
+        }
+        d = fdopendir(fd);
+        if (!d) {
+            rc = pr_error_sys(err, "opendir %s/%s", root, cur);
+            pr_close(&fd);
+            goto cleanup;
+        }
+        for (;;) {
+            /* readdir on a stream private to this call is thread-safe in glibc. */
+            const struct dirent *de = readdir(d); /* NOLINT(concurrency-mt-unsafe) */
+            if (!de)
+                break;
+            if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+                continue;
+            struct stat st;
+            if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+                continue;
+            if (++visited > 1000000) {
+                rc = pr_error_set(err, PR_ELIMIT, "%s: too many files", root);
+                goto cleanup;
+            }
+            if (S_ISREG(st.st_mode)) {
+                mode_t m = (st.st_mode & 0111) ? 0555 : 0444;
+                if (writable)
+                    m |= 0222;
+                (void)fchmodat(dirfd(d), de->d_name, m, AT_SYMLINK_NOFOLLOW);
+            } else if (S_ISDIR(st.st_mode)) {
+                (void)fchmodat(dirfd(d), de->d_name, writable ? 0777 : 0555, AT_SYMLINK_NOFOLLOW);
+                if (ntodo == cap) {
+                    size_t ncap = cap ? cap * 2 : 32;
+                    char **p = pr_realloc(todo, ncap * sizeof(char *));
+                    if (!p) {
+                        rc = pr_error_set(err, PR_ENOMEM, "out of memory");
+                        goto cleanup;
+                    }
+                    todo = p;
+                    cap = ncap;
+                }
+                pr_buf path = PR_BUF_INIT(PATH_MAX);
+                if (pr_buf_printf(&path, "%s/%s", cur, de->d_name) < 0) {
+                    pr_buf_free(&path);
+                    rc = pr_error_set(err, PR_ELIMIT, "%s: path too long", root);
+                    goto cleanup;
+                }
+                todo[ntodo++] = pr_buf_detach(&path);
+                if (!todo[ntodo - 1]) {
+                    ntodo--;
+                    rc = pr_error_set(err, PR_ENOMEM, "out of memory");
+                    goto cleanup;
+                }
+            }
+        }
+        (void)closedir(d);
+        d = NULL;
+        pr_free(cur);
+        cur = ntodo > 0 ? todo[--ntodo] : NULL;
+    }
+cleanup:
+    if (d)
+        (void)closedir(d);
+    pr_free(cur);
+    for (size_t i = 0; i < ntodo; i++)
+        pr_free(todo[i]);
+    pr_free(todo);
+    pr_close(&rootfd);
+    return rc;
 }
 
 /* Reads the head of the build log into report.build.log (64 KiB, cleaned to UTF-8). */
@@ -428,7 +508,9 @@ static int stage_build(job_state *js, bool *ok, pr_error *err)
     pr_run_plan *plan = NULL;
 
     *ok = false;
-    (void)nftw(js->src, chmod_tree_writable, 16, FTW_PHYS | FTW_MOUNT);
+    rc = chmod_tree(js->src, true, err);
+    if (rc < 0)
+        return rc;
     if (!rt->build_argv) {
         *ok = true;
         progress(js, "build", "ok (nothing to build)");
@@ -526,7 +608,9 @@ static int stage_tests(job_state *js, pr_error *err)
     int netns = -1;
     int rc;
 
-    (void)nftw(js->src, chmod_tree_readonly, 16, FTW_PHYS | FTW_MOUNT);
+    rc = chmod_tree(js->src, false, err);
+    if (rc < 0)
+        return rc;
     netns = sbx_netns_new(NULL);
 
     pr_grading g;

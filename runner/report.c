@@ -14,7 +14,7 @@
 
 #include "proctor/buf.h"
 
-#define REPORT_MAX_BYTES (64 * 1024 * 1024)
+#define REPORT_MAX_BYTES ((size_t)64 * 1024 * 1024)
 
 /* Returns the first negative code from a chain of checks. */
 #define TRY(x)         \
@@ -93,7 +93,7 @@ int pr_report_write(const char *path, const json_t *report, pr_error *err)
     if (json_dump_callback(report, dump_cb, &text, JSON_INDENT(2) | JSON_PRESERVE_ORDER) != 0 ||
         pr_buf_put(&text, "\n", 1) < 0) {
         rc = pr_error_set(err, PR_ENOMEM,
-                          "report: cannot serialise (out of memory or over %d bytes)",
+                          "report: cannot serialise (out of memory or over %zu bytes)",
                           REPORT_MAX_BYTES);
         goto cleanup;
     }

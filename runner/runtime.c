@@ -16,11 +16,11 @@
 
 #include "proctor/buf.h"
 
-#define RUNTIMES_MAX_BYTES (256 * 1024)
+#define RUNTIMES_MAX_BYTES ((size_t)256 * 1024)
 #define RUNTIMES_MAX_COUNT 32
 #define RUNTIME_LIST_MAX   31
 #define RUNTIME_STR_MAX    1024
-#define PROCTOR_JSON_MAX   (16 * 1024)
+#define PROCTOR_JSON_MAX   ((size_t)16 * 1024)
 
 static void strv_free(char **v)
 {
@@ -48,7 +48,7 @@ void pr_runtimes_free(pr_runtimes *rts)
 {
     if (!rts)
         return;
-    for (size_t i = 0; i < rts->count; i++)
+    for (size_t i = 0; rts->items && i < rts->count; i++)
         runtime_clear(&rts->items[i]);
     pr_free(rts->items);
     pr_free(rts);
