@@ -452,8 +452,10 @@ static int pack_collect(path_list *pl, int rootfd, const char *dir, pr_error *er
     int rc = 0;
     char *cur = NULL;
 
-    if (path_list_add(&todo, "") < 0)
-        return pr_error_set(err, PR_ENOMEM, "out of memory");
+    if (path_list_add(&todo, "") < 0) {
+        rc = pr_error_set(err, PR_ENOMEM, "out of memory");
+        goto cleanup;
+    }
     while (todo.n > 0) {
         cur = todo.items[--todo.n];
         int depth = path_depth(cur);
