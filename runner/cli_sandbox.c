@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "proctor/report.h"
@@ -188,6 +189,11 @@ int pr_cli_sandbox(int argc, char **argv)
                 return bad("too many binds (max 64) at %s", a);
             if (parse_bind(&binds[nbinds], argv[i + 1], a[3] == 'w') != 0)
                 return bad("bad bind '%s': expected SRC[:DST]", v);
+            struct stat st;
+            if (stat(binds[nbinds].src, &st) != 0)
+                return bad("cannot bind '%s': %s", binds[nbinds].src, strerror(errno));
+            if (binds[nbinds].dst && binds[nbinds].dst[0] != '/')
+                return bad("bind target '%s' must be an absolute path", binds[nbinds].dst);
             nbinds++;
             i++;
         } else if (strcmp(a, "--chdir") == 0) {

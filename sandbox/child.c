@@ -344,6 +344,14 @@ PR_NORETURN void sbx__box_main(const sbx__plan *p)
     } while (r < 0 && errno == EINTR);
     if (r != 1)
         _exit(125); /* the parent died or gave up */
+    /* Bind sources are opened while our file access is still the caller's (a source below a
+     * directory only the caller may search stays reachable); mounts use them through
+     * /oldroot/proc/self/fd/N. */
+    for (size_t i = 0; i < p->nbind_srcs; i++) {
+        int fd = open(p->bind_srcs[i], O_PATH | O_CLOEXEC);
+        if (fd != SBX__FD_COUNT_END + (int)i)
+            box_fail(SBX__ST_BIND_SOURCE, (int)i);
+    }
     /* Until now our kernel uid was the parent's; become the box root for real. The parent left
      * setgroups allowed so that we can drop the host's supplementary groups here. */
     if (syscall(SYS_setgroups, 0, NULL) != 0)
@@ -354,6 +362,8 @@ PR_NORETURN void sbx__box_main(const sbx__plan *p)
     (void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 
     build_root(p);
+    if (p->nbind_srcs)
+        (void)syscall(SYS_close_range, (unsigned)SBX__FD_COUNT_END, ~0U, 0);
     /* The box cgroup is the root of the box's cgroup namespace. */
     if (unshare(CLONE_NEWCGROUP) != 0)
         box_fail(SBX__ST_CGROUPNS, 0);
@@ -424,12 +434,13 @@ PR_NORETURN void sbx__box_main(const sbx__plan *p)
 const char *sbx__stage_name(int stage)
 {
     static const char *const names[SBX__ST_COUNT] = {
-        "none",         "release",   "setid-init", "mount-private", "mount-base",
-        "pivot-base",   "root-op",   "pivot-root", "remount-root",  "cgroupns",
-        "hostname",     "loopback",  "signalfd",   "fork",          "stdio",
-        "rlimit",       "setgroups", "setgid",     "setuid",        "capabilities",
-        "no-new-privs", "chdir",     "affinity",   "seccomp",       "seccomp-listener",
-        "exec"
+        "none",          "release",          "setid-init", "bind-source",
+        "mount-private", "mount-base",       "pivot-base", "root-op",
+        "pivot-root",    "remount-root",     "cgroupns",   "hostname",
+        "loopback",      "signalfd",         "fork",       "stdio",
+        "rlimit",        "setgroups",        "setgid",     "setuid",
+        "capabilities",  "no-new-privs",     "chdir",      "affinity",
+        "seccomp",       "seccomp-listener", "exec"
     };
     if (stage >= 0 && stage < SBX__ST_COUNT)
         return names[stage];

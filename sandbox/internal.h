@@ -48,6 +48,7 @@ typedef enum sbx__stage {
     SBX__ST_NONE = 0,
     SBX__ST_RELEASE,
     SBX__ST_SETID_INIT,
+    SBX__ST_BIND_SOURCE,
     SBX__ST_MOUNT_PRIVATE,
     SBX__ST_MOUNT_BASE,
     SBX__ST_PIVOT_BASE,
@@ -114,7 +115,10 @@ typedef struct sbx__plan {
     const char *chdir;   /* inside the box */
     char *const *argv;
     char *const *envp;
-    char *const *exec_paths;         /* NULL-terminated candidates for argv[0] */
+    char *const *exec_paths; /* NULL-terminated candidates for argv[0] */
+    char *const *bind_srcs;  /* host paths the init opens (O_PATH) at fd SBX__FD_COUNT_END + i
+                                while it still has the caller's file access */
+    size_t nbind_srcs;
     const struct sock_fprog *filter; /* NULL: no seccomp */
     bool loopback;                   /* bring lo up */
     bool own_netns;                  /* the box got a new netns (else it joined one) */

@@ -233,7 +233,7 @@ static const char hosts_text[] = "127.0.0.1 localhost box\n::1 localhost ip6-loc
 static const char nss_text[] = "passwd: files\ngroup: files\nshadow: files\nhosts: files\n"
                                "networks: files\nprotocols: files\nservices: files\n";
 
-static int build_ops(plan_builder *b, const sbx_spec *spec, const sbx_limits *lim)
+static int build_ops(plan_builder *b, const sbx_spec *spec, const sbx_limits *lim, char **bind_srcs)
 {
     pb_op(b, SBX__OP_MKDIR, 0, pb_str(b, NEWROOT), NULL, 0, 0755);
     pb_op(b, SBX__OP_TMPFS, 0, pb_str(b, NEWROOT), "size=1m,nr_inodes=4096,mode=0755", 0, 0);
@@ -321,8 +321,9 @@ static int build_ops(plan_builder *b, const sbx_spec *spec, const sbx_limits *li
             pb_op(b, SBX__OP_MKDIR, 0, d, NULL, 0, 0755);
         else
             pb_op(b, SBX__OP_FILE, 0, d, NULL, 0, 0644);
-        pb_op(b, SBX__OP_BIND, bd->writable ? 0u : SBX__F_RO, pb_str(b, OLDROOT "%s", real), d, 0,
-              0);
+        bind_srcs[i] = pb_str(b, "%s", real);
+        pb_op(b, SBX__OP_BIND, bd->writable ? 0u : SBX__F_RO,
+              pb_str(b, OLDROOT "/proc/self/fd/%d", SBX__FD_COUNT_END + (int)i), d, 0, 0);
     }
     return b->rc;
 }
@@ -441,6 +442,7 @@ int sbx_spawn(sbx_proc **out, const sbx_spec *spec, pr_error *err)
     int stdio[3] = { -1, -1, -1 };
     int saved_net = -1;
     char **exec_paths = NULL;
+    char **bind_srcs = NULL;
     const char *const *env_src = NULL;
 
     *out = NULL;
@@ -460,7 +462,16 @@ int sbx_spawn(sbx_proc **out, const sbx_spec *spec, pr_error *err)
         goto cleanup;
 
     pb.err = err;
-    rc = build_ops(&pb, spec, &p->lim);
+    if (spec->nbinds > 256) {
+        rc = pr_error_set(err, PR_ELIMIT, "too many binds (%zu, max 256)", spec->nbinds);
+        goto cleanup;
+    }
+    bind_srcs = pr_calloc(spec->nbinds + 1, sizeof(*bind_srcs));
+    if (!bind_srcs) {
+        rc = pr_error_set(err, PR_ENOMEM, "out of memory");
+        goto cleanup;
+    }
+    rc = build_ops(&pb, spec, &p->lim, bind_srcs);
     if (rc < 0)
         goto cleanup;
 
@@ -495,6 +506,8 @@ int sbx_spawn(sbx_proc **out, const sbx_spec *spec, pr_error *err)
     plan.argv = (char *const *)spec->argv;
     plan.envp = (char *const *)env_src;
     plan.exec_paths = exec_paths;
+    plan.bind_srcs = bind_srcs;
+    plan.nbind_srcs = spec->nbinds;
     plan.filter = filter;
     plan.loopback = spec->net == SBX_NET_LOOPBACK;
     plan.own_netns = spec->netns_fd < 0;
@@ -634,6 +647,7 @@ cleanup:
     pr_close(&sv[0]);
     pr_close(&sv[1]);
     pr_free(exec_paths);
+    pr_free(bind_srcs);
     pb_free(&pb);
     if (p)
         sbx_proc_free(p);
@@ -1020,8 +1034,11 @@ int sbx_netns_new(pr_error *err)
     }
     long pid = syscall(SYS_clone, (unsigned long)(CLONE_NEWUSER | CLONE_NEWNET | CLONE_PIDFD), 0UL,
                        &pidfd, 0UL, 0UL);
-    if (pid == 0)
+    if (pid == 0) {
+        (void)close(ready[0]);
+        (void)close(hold[1]);
         netns_child(ready[1], hold[0]);
+    }
     if (pid < 0) {
         rc = pr_error_sys(err, "clone network namespace");
         goto cleanup;
