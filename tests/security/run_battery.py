@@ -166,14 +166,26 @@ def cgroups_named_after(pid, dirs):
     return sorted(d for d in dirs if pat.search(os.path.basename(d)))
 
 
+def proc_state(pid):
+    try:
+        with open(f"/proc/{pid}/status", encoding="utf-8", errors="replace") as f:
+            m = re.search(r"^State:\s+(\S)", f.read(), re.M)
+        return m.group(1) if m else "?"
+    except OSError:
+        return "gone"
+
+
 def cgroup_has_tasks(d):
+    """True when a live (not zombie) process is still in cgroup d. A zombie whose parent died
+    waits for the host's init to reap it; it runs nothing."""
     for name in ("cgroup.procs", "tasks"):
         try:
             with open(os.path.join(d, name), encoding="ascii") as f:
-                if f.read().strip():
-                    return True
-        except OSError:
-            pass
+                pids = [int(x) for x in f.read().split()]
+        except (OSError, ValueError):
+            continue
+        if any(proc_state(pid) not in ("Z", "X", "gone") for pid in pids):
+            return True
     return False
 
 

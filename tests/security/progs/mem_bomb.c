@@ -3,6 +3,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Every block escapes through here, so no compiler may elide the allocation or the writes. */
+static char *volatile g_last;
+
 int main(int argc, char **argv)
 {
     long i, max = argc > 1 ? atol(argv[1]) : -1;
@@ -13,6 +16,7 @@ int main(int argc, char **argv)
             return 4;
         }
         memset(p, (int)(i & 0xff) | 1, 1 << 20);
+        g_last = p;
     }
     printf("touched %ld MiB\n", i);
     return 0;
