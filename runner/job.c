@@ -304,7 +304,9 @@ static int stage_fetch(job_state *js, pr_error *err)
              js->spec->ref ? js->spec->ref : "");
     if (!js->spec->repo || !js->spec->repo[0])
         return pr_error_set(err, PR_EINVAL, "no repository given");
-    int rc = pr_git_fetch(&info, js->spec->repo, js->spec->ref, js->env->cache_dir, js->src,
+    /* No environment lookups here (pool threads): the CLI and the daemon pass their cache. */
+    const char *cache = js->env->cache_dir ? js->env->cache_dir : "/var/cache/proctor";
+    int rc = pr_git_fetch(&info, js->spec->repo, js->spec->ref, cache, js->src,
                           &js->env->git_limits, err);
     if (rc < 0)
         return rc;
