@@ -1114,8 +1114,16 @@ int pr_git_fetch(pr_git_info *out, const char *repo, const char *ref, const char
     rc = resolve_ref(&commit, out->ref, mirror_repo, ref, head, disp, err);
     if (rc < 0)
         goto cleanup;
-    /* Objects in the mirror are never removed, so the checkout needs no lock. */
-    pr_close(&lock_fd);
+    /* Checkouts from one mirror may run side by side under a shared lock; a fetch, which may
+     * rebuild a damaged mirror, takes it exclusively. (Converting is not atomic: a waiting fetch
+     * may slip in first. A fetch only adds objects; in the rare rebuild case, this checkout
+     * fails with PR_EGIT rather than writing anything wrong.) */
+    while (flock(lock_fd, LOCK_SH) != 0) {
+        if (errno != EINTR) {
+            rc = pr_error_sys(err, "lock %s", lock_path);
+            goto cleanup;
+        }
+    }
     rc = fill_info(out, commit, err);
     if (rc < 0)
         goto cleanup;
