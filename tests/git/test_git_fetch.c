@@ -25,9 +25,9 @@ static int g_dest_seq;     /* makes every destination directory unique */
 /* Running git                                                                               */
 
 /* Runs a shell script in g_tmp; its stdout goes to out (trailing newlines cut) when out is not
- * NULL. Aborts when the script fails. run_sh formats the script first (a macro rather than a
+ * NULL. Aborts when the script fails. RUN_SH formats the script first (a macro rather than a
  * varargs function keeps the format checked without va_list plumbing). */
-#define run_sh(out, outsz, ...)                                            \
+#define RUN_SH(out, outsz, ...)                                            \
     do {                                                                   \
         char rs_script_[8192];                                             \
         int rs_n_ = snprintf(rs_script_, sizeof(rs_script_), __VA_ARGS__); \
@@ -103,7 +103,7 @@ static void read_file(char *out, size_t outsz, const char *dir, const char *name
 static int count_mirrors(const char *cache)
 {
     char out[64];
-    run_sh(out, sizeof(out), "ls -a '%s' | grep -c '[.]git$' || true", cache);
+    RUN_SH(out, sizeof(out), "ls -a '%s' | grep -c '[.]git$' || true", cache);
     return (int)strtol(out, NULL, 10);
 }
 
@@ -114,7 +114,7 @@ static void make_origin(void)
 {
     (void)snprintf(g_origin, sizeof(g_origin), "%s/origin.git", g_tmp);
     (void)snprintf(g_cache, sizeof(g_cache), "%s/cache", g_tmp);
-    run_sh(NULL, 0,
+    RUN_SH(NULL, 0,
            "git init -q --bare -b main origin.git\n"
            "git init -q -b main work && cd work\n"
            "printf 'hello\\n' > hello.txt\n"
@@ -146,16 +146,16 @@ static void test_default_head(void)
 
     next_dest(dest, sizeof(dest));
     T_EQ_INT(pr_git_fetch(&info, g_origin, NULL, g_cache, dest, NULL, &err), 0);
-    run_sh(want, sizeof(want), "git -C origin.git rev-parse HEAD");
+    RUN_SH(want, sizeof(want), "git -C origin.git rev-parse HEAD");
     T_EQ_STR(info.commit, want);
     T_EQ_STR(info.ref, "refs/heads/main");
     T_TRUE(info.fetched_objects > 0);
-    run_sh(want, sizeof(want), "git -C origin.git ls-tree -r HEAD | wc -l");
+    RUN_SH(want, sizeof(want), "git -C origin.git ls-tree -r HEAD | wc -l");
     T_EQ_INT(info.files, strtol(want, NULL, 10));
-    run_sh(want, sizeof(want),
+    RUN_SH(want, sizeof(want),
            "git -C origin.git ls-tree -r -l HEAD | awk '{s+=$4} END {print s}'");
     T_EQ_INT(info.bytes, strtol(want, NULL, 10));
-    run_sh(want, sizeof(want),
+    RUN_SH(want, sizeof(want),
            "TZ=UTC git -C origin.git log -1 --format=%%cd "
            "--date=format-local:%%Y-%%m-%%dT%%H:%%M:%%SZ");
     T_EQ_STR(info.committed_at, want);
@@ -194,12 +194,12 @@ static void test_author_exact(void)
 
     next_dest(dest, sizeof(dest));
     T_EQ_INT(pr_git_fetch(&info, g_origin, "v1", g_cache, dest, NULL, &err), 0);
-    run_sh(want, sizeof(want), "git -C origin.git log -1 --format='%%an <%%ae>' v1");
+    RUN_SH(want, sizeof(want), "git -C origin.git log -1 --format='%%an <%%ae>' v1");
     T_EQ_STR(info.author, want);
     T_EQ_STR(info.author, "Ada Lovelace <ada@example.com>");
     /* Committer time 04:05:06+02:00 is 02:05:06 UTC. */
     T_EQ_STR(info.committed_at, "2026-01-03T02:05:06Z");
-    run_sh(want, sizeof(want), "git -C origin.git rev-parse v1^{commit}");
+    RUN_SH(want, sizeof(want), "git -C origin.git rev-parse v1^{commit}");
     T_EQ_STR(info.commit, want);
     T_EQ_STR(info.ref, "refs/tags/v1");
 }
@@ -214,7 +214,7 @@ static void expect_ref(const char *ref, const char *rev, const char *want_ref, c
     int rc = pr_git_fetch(&info, g_origin, ref, g_cache, dest, NULL, &err);
     if (rc != 0)
         T_FAIL("ref %s: %s", ref, err.msg);
-    run_sh(want, sizeof(want), "git -C origin.git rev-parse '%s^{commit}'", rev);
+    RUN_SH(want, sizeof(want), "git -C origin.git rev-parse '%s^{commit}'", rev);
     T_EQ_STR(info.commit, want);
     if (want_ref)
         T_EQ_STR(info.ref, want_ref);
@@ -236,12 +236,12 @@ static void test_refs(void)
     expect_ref("v1", "v1", "refs/tags/v1", "run.sh");
     expect_ref("v1a", "v1a", "refs/tags/v1a", "run.sh");
     expect_ref("refs/tags/v1a", "v1a", "refs/tags/v1a", "run.sh");
-    run_sh(sha, sizeof(sha), "git -C origin.git rev-parse feature");
+    RUN_SH(sha, sizeof(sha), "git -C origin.git rev-parse feature");
     expect_ref(sha, "feature", NULL, "feature.txt");
     (void)snprintf(shortsha, sizeof(shortsha), "%.8s", sha);
     expect_ref(shortsha, "feature", NULL, "feature.txt");
     /* A full id of an annotated tag object peels to its commit. */
-    run_sh(sha, sizeof(sha), "git -C origin.git rev-parse v1a");
+    RUN_SH(sha, sizeof(sha), "git -C origin.git rev-parse v1a");
     expect_ref(sha, "v1a", NULL, "run.sh");
 }
 
@@ -384,12 +384,12 @@ static void test_incremental(void)
     T_EQ_INT(count_mirrors(g_cache), 1);
 
     /* A new commit on origin: fetched and checked out. */
-    run_sh(NULL, 0,
+    RUN_SH(NULL, 0,
            "cd work && printf 'third\\n' > hello.txt && git commit -q -am third && "
            "git push -q ../origin.git main");
     next_dest(dest, sizeof(dest));
     T_EQ_INT(pr_git_fetch(&info, g_origin, NULL, g_cache, dest, NULL, &err), 0);
-    run_sh(want, sizeof(want), "git -C origin.git rev-parse HEAD");
+    RUN_SH(want, sizeof(want), "git -C origin.git rev-parse HEAD");
     T_EQ_STR(info.commit, want);
     T_TRUE(info.fetched_objects > 0);
     read_file(buf, sizeof(buf), dest, "hello.txt");
@@ -398,7 +398,7 @@ static void test_incremental(void)
 
     /* Only the new objects move. (libgit2's local transport resends the objects of annotated
      * tags whenever it sends a pack, so this history has none.) */
-    run_sh(NULL, 0,
+    RUN_SH(NULL, 0,
            "git init -q --bare -b main inc.git && git init -q -b main incw && cd incw\n"
            "for i in $(seq 1 30); do echo $i > f$i; git add f$i; git commit -q -m c$i; done\n"
            "git tag light && git push -q ../inc.git main light\n");
@@ -407,7 +407,7 @@ static void test_incremental(void)
     next_dest(dest, sizeof(dest));
     T_EQ_INT(pr_git_fetch(&info, inc, NULL, g_cache, dest, NULL, &err), 0);
     T_EQ_INT(info.fetched_objects, 90); /* 30 commits, 30 trees, 30 blobs */
-    run_sh(NULL, 0,
+    RUN_SH(NULL, 0,
            "cd incw && echo new > new && git add new && git commit -q -m new && "
            "git push -q ../inc.git main");
     next_dest(dest, sizeof(dest));
@@ -416,7 +416,7 @@ static void test_incremental(void)
     T_EQ_INT(info.files, 31);
     read_file(buf, sizeof(buf), dest, "new");
     T_EQ_STR(buf, "new\n");
-    run_sh(want, sizeof(want), "git -C inc.git rev-parse HEAD");
+    RUN_SH(want, sizeof(want), "git -C inc.git rev-parse HEAD");
     T_EQ_STR(info.commit, want);
     next_dest(dest, sizeof(dest));
     T_EQ_INT(pr_git_fetch(&info, inc, NULL, g_cache, dest, NULL, &err), 0);
@@ -424,10 +424,10 @@ static void test_incremental(void)
     T_EQ_INT(count_mirrors(g_cache), 2);
 
     /* A branch deleted upstream is gone from the mirror too. */
-    run_sh(NULL, 0, "cd work && git push -q ../origin.git main:refs/heads/gone");
+    RUN_SH(NULL, 0, "cd work && git push -q ../origin.git main:refs/heads/gone");
     next_dest(dest, sizeof(dest));
     T_EQ_INT(pr_git_fetch(&info, g_origin, "gone", g_cache, dest, NULL, &err), 0);
-    run_sh(NULL, 0, "git -C origin.git branch -q -D gone");
+    RUN_SH(NULL, 0, "git -C origin.git branch -q -D gone");
     next_dest(dest, sizeof(dest));
     T_EQ_INT(pr_git_fetch(&info, g_origin, "gone", g_cache, dest, NULL, &err), PR_ENOTFOUND);
 }
@@ -442,7 +442,7 @@ static void test_mirror_repair(void)
     (void)snprintf(cache, sizeof(cache), "%s/cache-repair", g_tmp);
     next_dest(dest, sizeof(dest));
     T_EQ_INT(pr_git_fetch(&info, g_origin, NULL, cache, dest, NULL, &err), 0);
-    run_sh(NULL, 0,
+    RUN_SH(NULL, 0,
            "for m in cache-repair/*.git; do touch \"$m/refs/heads/main.lock\" "
            "\"$m/packed-refs.lock\"; done\n"
            "cd work && echo repair > repair.txt && git add repair.txt && git commit -q -m repair "
@@ -451,19 +451,19 @@ static void test_mirror_repair(void)
     int rc = pr_git_fetch(&info, g_origin, NULL, cache, dest, NULL, &err);
     if (rc != 0)
         T_FAIL("fetch over stale locks: %s", err.msg);
-    run_sh(want, sizeof(want), "git -C origin.git rev-parse HEAD");
+    RUN_SH(want, sizeof(want), "git -C origin.git rev-parse HEAD");
     T_EQ_STR(info.commit, want);
     T_EQ_INT(count_mirrors(cache), 1);
 
     /* A mirror whose HEAD and config are garbage is rebuilt. */
-    run_sh(NULL, 0,
+    RUN_SH(NULL, 0,
            "for m in cache-repair/*.git; do echo junk > \"$m/HEAD\"; echo '[[[' > "
            "\"$m/config\"; done");
     next_dest(dest, sizeof(dest));
     rc = pr_git_fetch(&info, g_origin, "feature", cache, dest, NULL, &err);
     if (rc != 0)
         T_FAIL("fetch into a damaged mirror: %s", err.msg);
-    run_sh(want, sizeof(want), "git -C origin.git rev-parse feature");
+    RUN_SH(want, sizeof(want), "git -C origin.git rev-parse feature");
     T_EQ_STR(info.commit, want);
 }
 
@@ -474,7 +474,7 @@ static void test_other_repositories(void)
     pr_git_info info;
     pr_error err = { 0 };
 
-    run_sh(NULL, 0, "git init -q --bare -b main empty.git");
+    RUN_SH(NULL, 0, "git init -q --bare -b main empty.git");
     (void)snprintf(repo, sizeof(repo), "%s/empty.git", g_tmp);
     next_dest(dest, sizeof(dest));
     T_EQ_INT(pr_git_fetch(&info, repo, NULL, g_cache, dest, NULL, &err), PR_ENOTFOUND);
@@ -484,7 +484,7 @@ static void test_other_repositories(void)
     (void)snprintf(repo, sizeof(repo), "%s/work", g_tmp);
     memset(&err, 0, sizeof(err));
     T_EQ_INT(pr_git_fetch(&info, repo, NULL, g_cache, dest, NULL, &err), 0);
-    run_sh(want, sizeof(want), "git -C work rev-parse HEAD");
+    RUN_SH(want, sizeof(want), "git -C work rev-parse HEAD");
     T_EQ_STR(info.commit, want);
     T_EQ_STR(info.ref, "refs/heads/main");
     char p[700];
@@ -521,7 +521,7 @@ static void test_concurrent(void)
     }
     for (int i = 0; i < 4; i++)
         T_EQ_INT(pthread_join(th[i], NULL), 0);
-    run_sh(want, sizeof(want), "git -C origin.git rev-parse HEAD");
+    RUN_SH(want, sizeof(want), "git -C origin.git rev-parse HEAD");
     int fetched_total = 0;
     for (int i = 0; i < 4; i++) {
         if (jobs[i].rc != 0)
@@ -534,7 +534,7 @@ static void test_concurrent(void)
     char cache[600];
     (void)snprintf(cache, sizeof(cache), "%s/cache-concurrent", g_tmp);
     T_EQ_INT(count_mirrors(cache), 1);
-    run_sh(fsck, sizeof(fsck),
+    RUN_SH(fsck, sizeof(fsck),
            "for m in cache-concurrent/*.git; do git -C \"$m\" fsck --strict "
            "2>&1; done; echo fsck-ok");
     T_CONTAINS(fsck, "fsck-ok");
@@ -546,14 +546,14 @@ static void test_ls_remote(void)
     pr_error err = { 0 };
 
     T_EQ_INT(pr_git_ls_remote(sha, g_origin, NULL, &err), 0);
-    run_sh(want, sizeof(want), "git -C origin.git rev-parse HEAD");
+    RUN_SH(want, sizeof(want), "git -C origin.git rev-parse HEAD");
     T_EQ_STR(sha, want);
     (void)snprintf(url, sizeof(url), "file://%s", g_origin);
     T_EQ_INT(pr_git_ls_remote(sha, url, "feature", &err), 0);
-    run_sh(want, sizeof(want), "git -C origin.git rev-parse feature");
+    RUN_SH(want, sizeof(want), "git -C origin.git rev-parse feature");
     T_EQ_STR(sha, want);
     T_EQ_INT(pr_git_ls_remote(sha, g_origin, "v1a", &err), 0);
-    run_sh(want, sizeof(want), "git -C origin.git rev-parse 'v1a^{commit}'");
+    RUN_SH(want, sizeof(want), "git -C origin.git rev-parse 'v1a^{commit}'");
     T_EQ_STR(sha, want);
     memset(&err, 0, sizeof(err));
     T_EQ_INT(pr_git_ls_remote(sha, g_origin, "nope", &err), PR_ENOTFOUND);
@@ -587,7 +587,7 @@ static void test_limits(void)
     next_dest(dest, sizeof(dest));
 
     /* 25000 entries (one shared empty blob: cheap to build) against the default 20000. */
-    run_sh(NULL, 0,
+    RUN_SH(NULL, 0,
            "git init -q --bare -b main big.git && cd big.git\n"
            "b=$(git hash-object -w --stdin </dev/null)\n"
            "t=$(seq 1 25000 | awk -v b=$b '{printf \"100644 blob %%s\\tf%%05d\\n\", b, $1}' | "
@@ -631,6 +631,17 @@ typedef struct raw_entry {
     const char *hex; /* object id */
 } raw_entry;
 
+static void hex_to_id(unsigned char id[20], const char *hex)
+{
+    T_EQ_INT(strlen(hex), 40);
+    for (size_t k = 0; k < 20; k++) {
+        char pair[3] = { hex[2 * k], hex[2 * k + 1], '\0' };
+        char *end = NULL;
+        id[k] = (unsigned char)strtoul(pair, &end, 16);
+        T_TRUE(end == pair + 2);
+    }
+}
+
 /* Writes a tree object with exactly these entries, in this order, bypassing git's checks. */
 static void raw_tree(char out[41], const char *repo, const raw_entry *e, size_t n)
 {
@@ -641,22 +652,20 @@ static void raw_tree(char out[41], const char *repo, const raw_entry *e, size_t 
     for (size_t i = 0; i < n; i++) {
         fprintf(f, "%s %s", e[i].mode, e[i].name);
         fputc(0, f);
-        for (size_t k = 0; k < 20; k++) {
-            unsigned int byte = 0;
-            T_EQ_INT(sscanf(e[i].hex + 2 * k, "%2x", &byte), 1);
-            fputc((int)byte, f);
-        }
+        unsigned char id[20];
+        hex_to_id(id, e[i].hex);
+        T_EQ_INT(fwrite(id, 1, sizeof(id), f), sizeof(id));
     }
     fclose(f);
-    run_sh(out, 41, "git -C %s hash-object -t tree --literally -w %s", repo, path);
+    RUN_SH(out, 41, "git -C %s hash-object -t tree --literally -w %s", repo, path);
 }
 
 static void raw_branch(const char *repo, const char *branch, const raw_entry *e, size_t n)
 {
     char tree[64], commit[64];
     raw_tree(tree, repo, e, n);
-    run_sh(commit, sizeof(commit), "git -C %s commit-tree -m %s %s", repo, branch, tree);
-    run_sh(NULL, 0, "git -C %s update-ref refs/heads/%s %s", repo, branch, commit);
+    RUN_SH(commit, sizeof(commit), "git -C %s commit-tree -m %s %s", repo, branch, tree);
+    RUN_SH(NULL, 0, "git -C %s update-ref refs/heads/%s %s", repo, branch, commit);
 }
 
 static void expect_unsafe(const char *repo, const char *branch, const char *outside)
@@ -683,11 +692,11 @@ static void test_hostile_trees(void)
     (void)snprintf(evil, sizeof(evil), "%s/evil.git", g_tmp);
     (void)snprintf(outside, sizeof(outside), "%s/outside", g_tmp);
     T_EQ_INT(mkdir(outside, 0755), 0);
-    run_sh(NULL, 0, "git init -q --bare -b main evil.git");
-    run_sh(blob, sizeof(blob), "printf 'owned\\n' | git -C evil.git hash-object -w --stdin");
-    run_sh(linkout, sizeof(linkout), "printf '%%s' '%s' | git -C evil.git hash-object -w --stdin",
+    RUN_SH(NULL, 0, "git init -q --bare -b main evil.git");
+    RUN_SH(blob, sizeof(blob), "printf 'owned\\n' | git -C evil.git hash-object -w --stdin");
+    RUN_SH(linkout, sizeof(linkout), "printf '%%s' '%s' | git -C evil.git hash-object -w --stdin",
            outside);
-    run_sh(linkrel, sizeof(linkrel),
+    RUN_SH(linkrel, sizeof(linkrel),
            "printf '../../outside' | git -C evil.git hash-object -w --stdin");
     /* A subtree holding "passwd" and one holding "pwned". */
     const raw_entry pw_e[] = { { "100644", "passwd", blob } };
@@ -758,7 +767,7 @@ static void test_hostile_trees(void)
     (void)snprintf(p, sizeof(p), "%s/module", dest);
     T_TRUE(!path_exists(p));
     char listing[256];
-    run_sh(listing, sizeof(listing), "ls -A '%s' | wc -l", outside);
+    RUN_SH(listing, sizeof(listing), "ls -A '%s' | wc -l", outside);
     T_EQ_STR(listing, "0"); /* nothing was written outside the checkout */
 }
 
