@@ -9,4 +9,7 @@ int pr_cli_serve(int argc, char **argv);     /* runner/cli_serve.c */
 int pr_cli_challenge(int argc, char **argv); /* runner/cli_challenge.c */
 int pr_cli_report(int argc, char **argv);    /* runner/cli_report.c */
 
+/* The dispatcher exported by libproctor-cli.so; argv[0] is the sub-command name. */
+int pr_cli_run(int argc, char **argv); /* runner/cli_dispatch.c */
+
 #endif

@@ -1,8 +1,15 @@
-/* proctor: grade back-end candidates in a sandbox. Dispatches to the sub-commands; each one
- * initialises only what it uses, so `proctor sandbox` starts fast. */
+/* proctor: grade back-end candidates in a sandbox.
+ *
+ * Start-up cost is part of the sandbox's design: `proctor sandbox` runs from this executable,
+ * which links only the sandbox, libseccomp and jansson. Every other sub-command lives in
+ * libproctor-cli.so next to the executable (libgit2, libuv, SQLite, libpq, OpenSSL), loaded with
+ * dlopen only when one of them is asked for. */
+#include <dlfcn.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "proctor/log.h"
@@ -29,6 +36,37 @@ static void usage(FILE *f)
           f);
 }
 
+/* Loads libproctor-cli.so from the executable's directory and runs the sub-command there. */
+static int run_full_cli(int argc, char **argv)
+{
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (n <= 0) {
+        perror("proctor: readlink /proc/self/exe");
+        return 2;
+    }
+    exe[n] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (slash)
+        *slash = '\0';
+    char lib[PATH_MAX + 32];
+    (void)snprintf(lib, sizeof(lib), "%s/libproctor-cli.so", exe);
+    void *h = dlopen(lib, RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        fprintf(stderr, "proctor: cannot load %s: %s\n", lib, dlerror());
+        return 2;
+    }
+    int (*run)(int, char **) = NULL;
+    void *sym = dlsym(h, "pr_cli_run");
+    memcpy(&run, &sym, sizeof(run));
+    if (!run) {
+        fprintf(stderr, "proctor: %s has no pr_cli_run\n", lib);
+        return 2;
+    }
+    /* The library stays loaded until exit: its threads and atexit handlers may still run. */
+    return run(argc, argv);
+}
+
 int main(int argc, char **argv)
 {
     const char *lv = getenv("PROCTOR_LOG");
@@ -45,16 +83,11 @@ int main(int argc, char **argv)
         return 2;
     }
     const char *cmd = argv[1];
-    if (strcmp(cmd, "grade") == 0)
-        return pr_cli_grade(argc - 1, argv + 1);
     if (strcmp(cmd, "sandbox") == 0)
         return pr_cli_sandbox(argc - 1, argv + 1);
-    if (strcmp(cmd, "serve") == 0)
-        return pr_cli_serve(argc - 1, argv + 1);
-    if (strcmp(cmd, "challenge") == 0)
-        return pr_cli_challenge(argc - 1, argv + 1);
-    if (strcmp(cmd, "report") == 0)
-        return pr_cli_report(argc - 1, argv + 1);
+    if (strcmp(cmd, "grade") == 0 || strcmp(cmd, "serve") == 0 || strcmp(cmd, "challenge") == 0 ||
+        strcmp(cmd, "report") == 0)
+        return run_full_cli(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("proctor %s\n", PROCTOR_VERSION);
         return 0;
