@@ -175,6 +175,27 @@ def proc_state(pid):
         return "gone"
 
 
+def describe_tasks(dirs):
+    """' (tasks: pid state comm uid, ...)' for the live processes in the given cgroups."""
+    out = set()
+    for d in dirs:
+        try:
+            with open(os.path.join(d, "cgroup.procs"), encoding="ascii") as f:
+                pids = [int(x) for x in f.read().split()]
+        except (OSError, ValueError):
+            continue
+        for pid in pids:
+            try:
+                with open(f"/proc/{pid}/status", encoding="utf-8", errors="replace") as f:
+                    st = f.read()
+                name = re.search(r"^Name:\s+(.*)$", st, re.M).group(1)
+                uid = re.search(r"^Uid:\s+(\d+)", st, re.M).group(1)
+                out.add(f"{pid} {proc_state(pid)} {name} uid {uid}")
+            except (OSError, AttributeError):
+                pass
+    return (" (tasks: " + ", ".join(sorted(out)) + ")") if out else " (no tasks)"
+
+
 def cgroup_has_tasks(d):
     """True when a live (not zombie) process is still in cgroup d. A zombie whose parent died
     waits for the host's init to reap it; it runs nothing."""
@@ -515,6 +536,7 @@ def run_case(case, fx, proctor, verbose):
         else:
             texts[name], texts[name + "_size"] = read_capped(path)
 
+    texts["proctor_pid"] = p.pid
     failures = []
     if probe_err:
         failures.append(probe_err)
@@ -567,12 +589,16 @@ def run_case(case, fx, proctor, verbose):
             failures.append("daemon never wrote a heartbeat (the case did not exercise anything)")
     # Cgroups created for this run must be gone.
     left = [d for d in cgroups_named_after(p.pid, cgroup_dirs())]
+    for _ in range(10):  # a dying box may take a moment to leave its cgroups
+        if not any(cgroup_has_tasks(d) for d in left):
+            break
+        time.sleep(0.1)
     if "killproctor" in dv:
         # A killed proctor cannot remove its cgroups; the next run sweeps the empty ones (checked
         # at the end of the group). Here only a cgroup still holding tasks is a failure.
         left = [d for d in left if cgroup_has_tasks(d)]
     if left:
-        failures.append("cgroup directories left behind: " + ", ".join(left[:4]))
+        failures.append("cgroup directories left behind: " + ", ".join(left[:4]) + describe_tasks(left))
 
     summary = f"verdict={verdict}"
     if viol:
@@ -629,6 +655,31 @@ def check_mountinfo(text, fx):
     return ("host paths beyond the binds in mountinfo: " + ", ".join(bad[:5])) if bad else None
 
 
+def check_oom_victim(proctor_pid):
+    """The kernel log says which task the OOM killer chose in this run's memory cgroup: it must
+    be the program, never the box's own init (shown as "proctor"), else the verdict becomes a
+    race between MLE and IE."""
+    try:
+        log_text = subprocess.run(["dmesg"], capture_output=True, text=True, timeout=10,
+                                  check=False).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None  # no kernel log here: nothing to check
+    tag = f"/proctor-{proctor_pid}-"
+    victims, armed = [], False
+    for line in log_text.splitlines():
+        if "oom-kill:" in line:
+            armed = tag in line
+        m = re.search(r"Killed process (\d+) \(([^)]*)\)", line)
+        if m and armed:
+            victims.append(m.group(2))
+            armed = False
+    if not victims:
+        return None
+    if "proctor" in victims:
+        return f"the OOM killer chose the box init (victims: {victims})"
+    return None
+
+
 def check_one(chk, res, verdict, viol, texts, work, injected, fx):
     """One extra check; returns an error string or None."""
     m = re.match(r"^(out|err)(!?~)(.*)$", chk, re.S)
@@ -670,6 +721,8 @@ def check_one(chk, res, verdict, viol, texts, work, injected, fx):
         return ("unexpected files in the work dir: " + ", ".join(bad[:3])) if bad else None
     if chk == "mountinfo":
         return check_mountinfo(texts["stdout"], fx)
+    if chk == "oomvictim":
+        return check_oom_victim(texts["proctor_pid"])
     if chk == "noinject":
         return (f"TIOCSTI injected {injected!r} into the runner's terminal") if injected else None
     if chk == "canary":
