@@ -289,6 +289,10 @@ static void test_not_found(void)
     memset(&err, 0, sizeof(err));
     T_EQ_INT(pr_git_ls_remote(sha, missing, NULL, &err), PR_ENOTFOUND);
     T_CONTAINS(err.msg, "repository not found: ");
+    memset(&err, 0, sizeof(err));
+    T_TRUE(pr_git_ls_remote(sha, "https://user:secret@127.0.0.1:1/x.git", NULL, &err) < 0);
+    T_TRUE(err.msg[0] != '\0');
+    T_TRUE(strstr(err.msg, "secret") == NULL);
 }
 
 static void test_rejected_arguments(void)
@@ -788,6 +792,8 @@ static void test_alloc_fail(void)
         int rc = pr_git_fetch(&info, g_origin, "feature", g_cache, dest, NULL, &err);
         pr_alloc_fail_after(-1);
         if (rc == 0) {
+            /* URL, mirror and lock paths, author, walk stack: each failed once on the way. */
+            T_TRUE(n >= 6);
             ok = 1;
             break;
         }
