@@ -472,7 +472,8 @@ static int pack_collect(path_list *pl, int rootfd, const char *dir, pr_error *er
         }
         for (;;) {
             errno = 0;
-            const struct dirent *de = readdir(d);
+            /* cppcheck-suppress readdirCalled ; the stream is private to this call */
+            const struct dirent *de = readdir(d); /* NOLINT(concurrency-mt-unsafe) */
             if (!de) {
                 if (errno != 0) {
                     rc = pr_error_sys(err, "%s/%s: readdir", dir, cur);

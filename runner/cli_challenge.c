@@ -158,8 +158,11 @@ static int list_solutions(char ***out, size_t *n_out, const char *soldir)
         (void)closedir(d);
         return -1;
     }
-    const struct dirent *de;
-    while ((de = readdir(d)) != NULL && n < MAX_SOLUTIONS) {
+    while (n < MAX_SOLUTIONS) {
+        /* cppcheck-suppress readdirCalled ; the stream is private to this call */
+        const struct dirent *de = readdir(d); /* NOLINT(concurrency-mt-unsafe) */
+        if (!de)
+            break;
         struct stat st;
         if (de->d_name[0] == '.')
             continue;

@@ -406,6 +406,7 @@ static int chmod_tree(const char *root, bool writable, pr_error *err)
         }
         for (;;) {
             /* readdir on a stream private to this call is thread-safe in glibc. */
+            /* cppcheck-suppress readdirCalled ; the stream is private to this call */
             const struct dirent *de = readdir(d); /* NOLINT(concurrency-mt-unsafe) */
             if (!de)
                 break;
