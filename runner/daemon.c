@@ -37,10 +37,34 @@ typedef struct pr_worker {
     bool retry;   /* infrastructure failure with attempts left */
     bool written; /* the final report is on disk */
     uint64_t start_ns;
+    int stage; /* index into stage_names; written by the pool thread, read by the loop */
     char fail_msg[300];
 } pr_worker;
 
 static void dispatch(pr_daemon *d);
+
+static const char *const stage_names[] = { "starting", "fetch", "build", "test" };
+
+/* pr_env.progress: called on the pool thread running the job. */
+static void on_progress(void *payload, const char *stage, const char *detail)
+{
+    pr_worker *w = payload;
+    (void)detail;
+    for (int i = 1; i < 4; i++) {
+        if (strncmp(stage, stage_names[i], strlen(stage_names[i])) == 0)
+            __atomic_store_n(&w->stage, i, __ATOMIC_RELAXED);
+    }
+}
+
+const char *pr_daemon_job_stage(const pr_daemon *d, const char *id)
+{
+    for (int i = 0; i < d->cfg->workers; i++) {
+        const pr_worker *w = d->slots[i];
+        if (w && strcmp(w->job.id, id) == 0)
+            return stage_names[__atomic_load_n(&w->stage, __ATOMIC_RELAXED)];
+    }
+    return NULL;
+}
 
 /* ---- logging ---- */
 
@@ -378,6 +402,36 @@ static void on_scan_timer(uv_timer_t *t)
     pr_daemon *d = t->data;
     if (!d->stopping)
         scan_incoming(d);
+}
+
+/* Removes what a killed daemon leaves behind: temporary files of atomic writes in the spool and
+ * job directories under work/ (nothing runs yet, and each daemon owns its work dir). */
+static void clean_leftovers(pr_daemon *d)
+{
+    static const char *const subs[] = { "incoming", "running", "reports", "tmp" };
+    char p[4096], f[4400];
+    for (size_t i = 0; i < PR_ARRAY_LEN(subs) + 1; i++) {
+        bool work = i == PR_ARRAY_LEN(subs);
+        if (work)
+            (void)snprintf(p, sizeof(p), "%s", d->cfg->work);
+        else
+            (void)snprintf(p, sizeof(p), "%s/%s", d->cfg->spool, subs[i]);
+        DIR *dir = opendir(p);
+        if (!dir)
+            continue;
+        struct dirent *de;
+        while ((de = readdir(dir)) != NULL) {
+            if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+                continue;
+            bool stale = work || strstr(de->d_name, ".tmp-") != NULL ||
+                         strstr(de->d_name, ".json.tmp") != NULL || strcmp(subs[i], "tmp") == 0;
+            if (!stale)
+                continue;
+            (void)snprintf(f, sizeof(f), "%s/%s", p, de->d_name);
+            (void)pr_rm_rf(f);
+        }
+        (void)closedir(dir);
+    }
 }
 
 /* On start: jobs left in running/ are queued again, unless their report exists (the daemon
@@ -725,6 +779,8 @@ static void dispatch(pr_daemon *d)
         w->env.git_limits.max_bytes = d->cfg->repo_bytes;
         w->env.git_limits.max_files = d->cfg->repo_files;
         w->env.parallel = d->cfg->parallel_per_job;
+        w->env.progress = on_progress;
+        w->env.payload = w;
         /* Distinct sandbox slots per worker so concurrent boxes never share uids. */
         w->env.slot_base = (int)slot * d->cfg->parallel_per_job;
         d->slots[slot] = w;
@@ -845,6 +901,7 @@ static int daemon_start(pr_daemon *d, pr_error *err)
     rc = pr_daemon_load_challenges(d, err);
     if (rc < 0)
         return rc;
+    clean_leftovers(d);
     rc = recover_running(d);
     if (rc < 0)
         return pr_error_sys(err, "spool: running/");

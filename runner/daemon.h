@@ -219,6 +219,8 @@ bool pr_daemon_is_running(const pr_daemon *d, const char *id);
 /** Builds a path inside the spool: <spool>/<sub>/<id>.json. */
 int pr_daemon_spool_path(const pr_daemon *d, char *out, size_t outsz, const char *sub,
                          const char *id);
+/** The stage ("starting", "fetch", "build", "test") of a running job, or NULL. */
+const char *pr_daemon_job_stage(const pr_daemon *d, const char *id);
 /** Reloads the challenge list from cfg->challenges. */
 int pr_daemon_load_challenges(pr_daemon *d, pr_error *err);
 /** A new random job id (26 chars of [0-9a-z]). */

@@ -185,10 +185,11 @@ static void handle_get(pr_daemon *d, pr_http_conn *c, const char *id, bool html,
                          job.candidate, "challenge", job.challenge, "attempts", job.attempts,
                          "report", report);
     } else if (rc == PR_ENOTFOUND) {
-        const char *st = pr_daemon_is_running(d, id) ? "running" : "queued";
-        resp = json_pack("{s:s,s:s,s:s?,s:s,s:s,s:i}", "id", id, "status", st, "candidate",
-                         job.candidate, "challenge", job.challenge, "queued_at", job.queued_at,
-                         "attempts", job.attempts);
+        const char *stage = pr_daemon_job_stage(d, id);
+        resp = json_pack("{s:s,s:s,s:s?,s:s,s:s,s:i,s:s?}", "id", id, "status",
+                         stage ? "running" : "queued", "candidate", job.candidate, "challenge",
+                         job.challenge, "queued_at", job.queued_at, "attempts", job.attempts,
+                         "stage", stage);
     } else {
         pr_http_respond_error(c, 500, NULL, "could not read the report");
         pr_spool_job_clear(&job);
