@@ -40,6 +40,27 @@ static void write_file(const char *dir, const char *name, const char *text)
     T_EQ_INT(fclose(f), 0);
 }
 
+/* One case: dir holds challenge.json (or not) and `error`, the substring the message must hold. */
+static void run_case(const char *dir)
+{
+    char errfile[8300], file[8300];
+    (void)snprintf(errfile, sizeof(errfile), "%s/error", dir);
+    const char *want = slurp_line(errfile);
+    T_NOT_NULL(want);
+    char expect[1024];
+    (void)snprintf(expect, sizeof(expect), "%s", want);
+    pr_challenge *c = NULL;
+    pr_error err = { 0 };
+    int rc = pr_challenge_load(&c, dir, &err);
+    fprintf(stderr, "case %s rc=%d msg=%s\n", dir, rc, err.msg);
+    T_TRUE(rc < 0);
+    T_NULL(c);
+    T_CONTAINS(err.msg, expect);
+    /* Every message names the manifest by its full path. */
+    (void)snprintf(file, sizeof(file), "%s/challenge.json", dir);
+    T_CONTAINS(err.msg, file);
+}
+
 static int run_cases(void)
 {
     char root[4096];
@@ -257,9 +278,14 @@ static void test_alloc_fail(void)
     T_EQ_INT(pr_rm_rf(dir), 0);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     json_set_alloc_funcs(pr_malloc, pr_free);
+    if (argc == 2) {
+        /* One data-driven case (ctest manifest_<case>). */
+        run_case(argv[1]);
+        return 0;
+    }
     int n = run_cases();
     fprintf(stderr, "%d manifest cases\n", n);
     test_meta_and_limits();
