@@ -28,11 +28,12 @@ typedef enum sbx__op_kind {
     SBX__OP_PROC     /* a = target */
 } sbx__op_kind;
 
-#define SBX__F_RO       1u  /* read-only bind */
-#define SBX__F_OPTIONAL 2u  /* a missing source is skipped */
-#define SBX__F_DEV      4u  /* device node bind: keep it usable (no nodev) */
-#define SBX__F_NOEXEC   8u  /* add MS_NOEXEC */
-#define SBX__F_REC      16u /* recursive bind */
+#define SBX__F_RO        1u  /* read-only bind */
+#define SBX__F_OPTIONAL  2u  /* a missing source is skipped */
+#define SBX__F_DEV       4u  /* device node bind: keep it usable (no nodev) */
+#define SBX__F_NOEXEC    8u  /* add MS_NOEXEC */
+#define SBX__F_REC       16u /* recursive bind */
+#define SBX__F_NOREMOUNT 32u /* keep the source mount's flags (device nodes, masks) */
 
 typedef struct sbx__op {
     sbx__op_kind kind;

@@ -266,7 +266,7 @@ static int build_ops(plan_builder *b, const sbx_spec *spec, const sbx_limits *li
     for (size_t i = 0; i < sizeof(devs) / sizeof(devs[0]); i++) {
         char *dst = pb_str(b, NEWROOT "/dev/%s", devs[i]);
         pb_op(b, SBX__OP_FILE, 0, dst, NULL, 0, 0666);
-        pb_op(b, SBX__OP_BIND, SBX__F_DEV | SBX__F_NOEXEC, pb_str(b, OLDROOT "/dev/%s", devs[i]),
+        pb_op(b, SBX__OP_BIND, SBX__F_DEV | SBX__F_NOREMOUNT, pb_str(b, OLDROOT "/dev/%s", devs[i]),
               dst, 0, 0);
     }
     static const char *const links[][2] = { { "fd", "/proc/self/fd" },
@@ -284,16 +284,14 @@ static int build_ops(plan_builder *b, const sbx_spec *spec, const sbx_limits *li
     /* A fresh /proc of the box's PID namespace; kernel-wide knobs read-only or masked. */
     pb_op(b, SBX__OP_MKDIR, 0, pb_str(b, NEWROOT "/proc"), NULL, 0, 0755);
     pb_op(b, SBX__OP_PROC, 0, pb_str(b, NEWROOT "/proc"), NULL, 0, 0);
-    static const char *const ro_proc[] = { "sys", "bus", "fs", "irq" };
-    for (size_t i = 0; i < sizeof(ro_proc) / sizeof(ro_proc[0]); i++) {
-        char *p = pb_str(b, NEWROOT "/proc/%s", ro_proc[i]);
-        pb_op(b, SBX__OP_BIND, SBX__F_RO | SBX__F_OPTIONAL | SBX__F_REC, p, p, 0, 0);
-    }
-    static const char *const masked[] = { "kcore",         "keys",       "kmsg",
-                                          "sysrq-trigger", "timer_list", "sched_debug",
-                                          "latency_stats" };
+    /* /proc/sys read-only; the world-readable files that show host-wide state masked with
+     * /dev/null (the others are root-only, and the box user is not host root). */
+    char *psys = pb_str(b, NEWROOT "/proc/sys");
+    pb_op(b, SBX__OP_BIND, SBX__F_RO | SBX__F_OPTIONAL | SBX__F_REC, psys, psys, 0, 0);
+    static const char *const masked[] = { "kcore",      "keys",        "sysrq-trigger",
+                                          "timer_list", "sched_debug", "latency_stats" };
     for (size_t i = 0; i < sizeof(masked) / sizeof(masked[0]); i++)
-        pb_op(b, SBX__OP_BIND, SBX__F_RO | SBX__F_OPTIONAL, pb_str(b, NEWROOT "/dev/null"),
+        pb_op(b, SBX__OP_BIND, SBX__F_OPTIONAL | SBX__F_NOREMOUNT, pb_str(b, NEWROOT "/dev/null"),
               pb_str(b, NEWROOT "/proc/%s", masked[i]), 0, 0);
 
     pb_op(b, SBX__OP_MKDIR, 0, pb_str(b, NEWROOT "/tmp"), NULL, 0, 0755);

@@ -12,7 +12,8 @@
  * the exported program. A hand-written prologue runs first: non-native architectures (i386 via
  * int 0x80) and the x32 ABI are denied, and the ioctl/fcntl arguments libseccomp cannot express
  * as "all but" (TIOCSTI, TIOCLINUX, F_SETLEASE) are checked on their low 32 bits, which is what
- * the kernel uses.
+ * the kernel uses. F_GETLK/F_OFD_GETLK get EPERM: on inodes shared by every box (read-only
+ * binds) they would show another box's locks, a side channel; taking locks (sqlite) still works.
  *
  * A few harmless probes get an errno instead of SV, because runtimes call them and fall back:
  *   clone3          -> ENOSYS  glibc tries it for threads and fork, then uses clone (whose
@@ -364,19 +365,23 @@ static int add_rules(scmp_filter_ctx ctx, const profile_def *pd, pr_error *err)
  * libseccomp program (which starts with its own loads). */
 static const struct sock_filter prologue[] = {
     /* 0 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
-    /* 1 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 0, 10),
+    /* 1 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 0, 14),
     /* 2 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-    /* 3 */ BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0x40000000u, 8, 0),
+    /* 3 */ BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0x40000000u, 12, 0),
     /* 4 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_ioctl, 0, 4),
     /* 5 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[1])),
-    /* 6 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, TIOCSTI, 5, 0),
-    /* 7 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, TIOCLINUX, 4, 0),
-    /* 8 */ BPF_STMT(BPF_JMP | BPF_JA | BPF_K, 4),
-    /* 9 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_fcntl, 0, 3),
+    /* 6 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, TIOCSTI, 9, 0),
+    /* 7 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, TIOCLINUX, 8, 0),
+    /* 8 */ BPF_STMT(BPF_JMP | BPF_JA | BPF_K, 8),
+    /* 9 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_fcntl, 0, 7),
     /* 10 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[1])),
-    /* 11 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, F_SETLEASE, 0, 1),
-    /* 12 */ BPF_STMT(BPF_RET | BPF_K, DENY_RET),
-    /* 13: the libseccomp program follows */
+    /* 11 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, F_SETLEASE, 4, 0),
+    /* 12 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, F_GETLK, 2, 0),
+    /* 13 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, F_OFD_GETLK, 1, 0),
+    /* 14 */ BPF_STMT(BPF_JMP | BPF_JA | BPF_K, 2),
+    /* 15 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+    /* 16 */ BPF_STMT(BPF_RET | BPF_K, DENY_RET),
+    /* 17: the libseccomp program follows */
 };
 
 #if !defined(__x86_64__)
@@ -400,6 +405,10 @@ static int compile(struct sock_fprog **out, const profile_def *pd, pr_error *err
     rc = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, mark);
     if (rc == 0)
         rc = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0); /* the box sets it itself */
+    /* A binary search over syscall numbers instead of a linear chain: every syscall of the
+     * program runs this filter. */
+    if (rc == 0)
+        rc = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2);
     if (rc < 0) {
         rc = pr_error_set(err, PR_EINTERNAL, "seccomp attributes: %s", strerror(-rc));
         goto cleanup;
