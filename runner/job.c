@@ -9,6 +9,8 @@
 #include <dirent.h>
 #include <limits.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -42,6 +44,8 @@ typedef struct job_state {
     sbx_result build_res; /* for environment.isolation */
     bool build_ran;
     unsigned long long t_start;
+    pthread_mutex_t progress_lock; /* kinds report from their worker threads */
+    atomic_uint tests_started;
 } job_state;
 
 static unsigned long long ms_since(unsigned long long t0)
@@ -61,6 +65,27 @@ static void progress(const job_state *js, const char *stage, const char *fmt, ..
     (void)vsnprintf(detail, sizeof(detail), fmt, ap);
     va_end(ap);
     js->env->progress(js->env->payload, stage, detail);
+}
+
+/* g->progress of the kinds: serialises calls to env->progress (kinds grade on several threads)
+ * and numbers the tests as they start ("3/14 name"). */
+static void test_progress(void *payload, const char *stage, const char *detail)
+{
+    job_state *js = payload;
+    char buf[600];
+    const char *d = detail ? detail : "";
+    const pr_challenge *c = js->challenge;
+    for (size_t i = 0; c && strcmp(stage, "test") == 0 && i < c->ntests; i++) {
+        if (strcmp(c->tests[i].name, d) == 0) {
+            unsigned n = atomic_fetch_add(&js->tests_started, 1) + 1;
+            (void)snprintf(buf, sizeof(buf), "%u/%zu %s", n, c->ntests, d);
+            d = buf;
+            break;
+        }
+    }
+    (void)pthread_mutex_lock(&js->progress_lock);
+    js->env->progress(js->env->payload, stage, d);
+    (void)pthread_mutex_unlock(&js->progress_lock);
 }
 
 void pr_job_new_id(char *out, size_t outsz)
@@ -629,8 +654,10 @@ static int stage_tests(job_state *js, pr_error *err)
     g.netns_fd = netns;
     g.tests = tests;
     g.metrics = json_object_get(js->report, "metrics");
-    g.progress = js->env->progress;
-    g.payload = js->env->payload;
+    if (js->env->progress) {
+        g.progress = test_progress;
+        g.payload = js;
+    }
 
     rc = c->kind->grade(&g, c->kind_state, err);
     pr_close(&netns);
@@ -670,6 +697,9 @@ int pr_job_run(json_t **report_out, const pr_job_spec *job, const pr_env *env, p
     js.spec = job;
     js.env = env;
     js.t_start = pr_now_ns();
+    atomic_init(&js.tests_started, 0);
+    if (pthread_mutex_init(&js.progress_lock, NULL) != 0)
+        return pr_error_set(err, PR_ESYS, "pthread_mutex_init failed");
     if (job->id && pr_job_id_valid(job->id))
         (void)snprintf(js.id, sizeof(js.id), "%s", job->id);
     else
@@ -755,5 +785,6 @@ oom:
     rc = pr_error_set(err, PR_ENOMEM, "out of memory while building the report");
 cleanup:
     job_state_close(&js);
+    (void)pthread_mutex_destroy(&js.progress_lock);
     return rc;
 }

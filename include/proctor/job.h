@@ -28,8 +28,9 @@ typedef struct pr_env {
     int parallel;   /* sandboxes one job may run at once; 0 = number of cores */
     int slot_base;  /* first sandbox slot of this job (unique uids per concurrent box) */
     bool keep_work; /* keep the job directory (debugging) */
-    /* Progress on long work: stage is "fetch", "build", "test"; may be NULL. Called on the
-     * thread running pr_job_run. */
+    /* Progress on long work: stage is "fetch", "build", "test"; may be NULL. Calls never
+     * overlap, but "test" calls may come from the kind's worker threads. A test that starts is
+     * reported as "3/14 name". */
     void (*progress)(void *payload, const char *stage, const char *detail);
     void *payload;
 } pr_env;
