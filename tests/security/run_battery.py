@@ -432,6 +432,19 @@ def run_case(case, fx, proctor, verbose):
         env["PROCTOR_SEC_SECRET"] = "host-secret-token"
     repro = " ".join(shlex.quote(a) for a in argv)
     details = []
+    if "pre" in dv:
+        # A first box in the same work dir prepares the attack (e.g. plants a symlink that the
+        # main case then names as a bind source). "@pre=a,b,c" runs /sec/try_syscall a b c.
+        pre = [proctor, "sandbox", "--ro", f"{fx.bin}:/sec", "--rw", f"{work}:/box", "--chdir",
+               "/box", "--result", os.path.join(fx.out_root, case.name + ".pre.json"), "--",
+               "/sec/try_syscall"] + [fx.subst(x, work) for x in dv["pre"].split(",")]
+        r = subprocess.run(pre, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                           timeout=30, check=False)
+        pre_note = ("pre-step: " + " ".join(shlex.quote(a) for a in pre) + " -> " +
+                    r.stdout.strip()[:200])
+        if not re.search(r": OK$", r.stdout.strip()):
+            return False, "battery bug: the pre-step did not prepare the attack", [pre_note]
+        details.append(pre_note)
 
     # stdin: /dev/null, a pipe that stays open, or a pty (for TIOCSTI)
     stdin_mode = dv.get("stdin", "null")
@@ -577,6 +590,11 @@ def run_case(case, fx, proctor, verbose):
         failures.append("survivors after the run: " + "; ".join(
             f"pid {s[0]} uid {s[1]} state {s[4]} {s[3][:60]!r}" for s in surv[:5]))
         kill_pids([s[0] for s in surv])
+    # The host canary file (world-writable on purpose) must be untouched by every case.
+    now = file_digest(fx.canary)
+    if now != fx.canary_digest:
+        failures.append(f"host canary file {fx.canary} was modified")
+        fx.canary_digest = now  # report it once, here, not again for the group
     # Heartbeat of a daemon must have stopped.
     if "heartbeat" in dv:
         hb = os.path.join(work, "heartbeat")
@@ -726,7 +744,7 @@ def check_one(chk, res, verdict, viol, texts, work, injected, fx):
     if chk == "noinject":
         return (f"TIOCSTI injected {injected!r} into the runner's terminal") if injected else None
     if chk == "canary":
-        return None if file_digest(fx.canary) == fx.canary_digest else "host canary modified"
+        return None  # checked after every case anyway (see run_case)
     if chk == "sane":
         return None
     return f"unknown check {chk!r} (battery bug)"

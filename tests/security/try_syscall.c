@@ -573,6 +573,8 @@ int main(int argc, char **argv)
     }
     if (!strcmp(a, "open") && argc == 3)
         return report(open(argv[2], O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC));
+    if (!strcmp(a, "symlink") && argc == 4)
+        return report(symlink(argv[2], argv[3]));
     if (!strcmp(a, "fsopen"))
         return report(syscall(SYS_fsopen, "tmpfs", 0));
     if (!strcmp(a, "fspick"))

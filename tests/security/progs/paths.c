@@ -1,5 +1,6 @@
 /* paths MODE PATH...: for every PATH, MODE r opens it for reading (and reads a byte), d lists the
- * directory, w creates/truncates it for writing, x executes nothing but stats it. Prints
+ * directory, w creates/truncates it for writing, a appends a line to an existing file, c prints
+ * its first line, x executes nothing but stats it. Prints
  * "PATH: OK" or "PATH: ERR ENAME" per path. Used for host secrets, devices, read-only binds. */
 #include <dirent.h>
 #include <errno.h>
@@ -48,6 +49,24 @@ int main(int argc, char **argv)
             fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_NOCTTY | O_CLOEXEC, 0644);
             sec_report(p, fd < 0 ? -1 : write(fd, "x", 1));
             break;
+        case 'a':
+            fd = open(p, O_WRONLY | O_APPEND | O_NOCTTY | O_CLOEXEC);
+            sec_report(p, fd < 0 ? -1 : write(fd, "written from the box\n", 21));
+            break;
+        case 'c': {
+            char line[128];
+            ssize_t n;
+            fd = open(p, O_RDONLY | O_NOCTTY | O_CLOEXEC);
+            if (fd < 0) {
+                sec_report(p, -1);
+                break;
+            }
+            n = read(fd, line, sizeof line - 1);
+            line[n > 0 ? n : 0] = '\0';
+            line[strcspn(line, "\n")] = '\0';
+            printf("%s: OK %s\n", p, line);
+            break;
+        }
         case 'x': {
             struct stat st;
             sec_report(p, stat(p, &st));
