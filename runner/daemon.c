@@ -412,6 +412,7 @@ static void clean_leftovers(pr_daemon *d)
     char p[4096], f[4400];
     for (size_t i = 0; i < PR_ARRAY_LEN(subs) + 1; i++) {
         bool work = i == PR_ARRAY_LEN(subs);
+        bool tmpdir = !work && strcmp(subs[i], "tmp") == 0;
         if (work)
             (void)snprintf(p, sizeof(p), "%s", d->cfg->work);
         else
@@ -423,8 +424,10 @@ static void clean_leftovers(pr_daemon *d)
         while ((de = readdir(dir)) != NULL) {
             if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
                 continue;
-            bool stale = work || strstr(de->d_name, ".tmp-") != NULL ||
-                         strstr(de->d_name, ".json.tmp") != NULL || strcmp(subs[i], "tmp") == 0;
+            /* In work/ only the pipeline's own job directories (job-<id>-XXXXXX). */
+            bool stale = (work && strncmp(de->d_name, "job-", 4) == 0) ||
+                         (!work && strstr(de->d_name, ".tmp-") != NULL) ||
+                         (!work && strstr(de->d_name, ".json.tmp") != NULL) || tmpdir;
             if (!stale)
                 continue;
             (void)snprintf(f, sizeof(f), "%s/%s", p, de->d_name);

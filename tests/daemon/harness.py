@@ -242,6 +242,7 @@ class Daemon:
 def workdir(name):
     base = os.environ.get("PR_BINARY_DIR", tempfile.gettempdir())
     root = tempfile.mkdtemp(prefix="daemon-%s-" % name, dir=base if os.path.isdir(base) else None)
+    os.chmod(root, 0o755)  # the sandbox must traverse the work dir inside it
     return root
 
 

@@ -364,7 +364,7 @@ def test_watch(root):
     bare = os.path.join(root, "origin.git")
     os.makedirs(bare)
     git(bare, "init", "-q", "--bare", "-b", "main")
-    work = make_repo(os.path.join(root, "work"))
+    work = make_repo(os.path.join(root, "clone"))
     git(work, "remote", "add", "origin", bare)
     git(work, "push", "-q", "origin", "main")
     d = Daemon(root, watch=[{"repo": bare, "branch": "main", "challenge": "daemon-echo",
