@@ -593,6 +593,12 @@ static int stage_build(job_state *js, bool *ok, pr_error *err)
     js->build_ran = true;
     if (rc < 0)
         goto cleanup;
+    if (res->verdict == SBX_IE) {
+        /* The sandbox failed, not the candidate's build: an error report, not a score. */
+        rc = pr_error_set(err, PR_ESYS, "sandbox: %s",
+                          res->message[0] ? res->message : "internal error");
+        goto cleanup;
+    }
     *ok = res->verdict == SBX_OK;
     if (json_object_set_new(build, "verdict", json_string(sbx_verdict_name(res->verdict))) != 0 ||
         json_object_set_new(build, "cpu_ms", json_integer((json_int_t)res->cpu_ms)) != 0 ||
