@@ -55,10 +55,15 @@ class Case:
 
 
 def load_cases(path):
-    cases, known = [], {}
+    """(cases, known-failing {name: reason}, coverage {row: [names]})."""
+    cases, known, cover = [], {}, {}
     with open(path, encoding="utf-8") as f:
         for lineno, line in enumerate(f, 1):
             line = line.rstrip("\n")
+            if line.startswith("#cover "):
+                parts = line.split()
+                cover[parts[1]] = parts[2:]
+                continue
             if not line.strip() or line.lstrip().startswith("#"):
                 continue
             cols = line.split("\t")
@@ -72,7 +77,13 @@ def load_cases(path):
     dups = {n for n in names if names.count(n) > 1}
     if dups:
         raise SystemExit(f"{path}: duplicate case names {sorted(dups)}")
-    return cases, known
+    unknown = sorted({n for v in cover.values() for n in v} - set(names))
+    if unknown:
+        raise SystemExit(f"{path}: #cover lines name unknown cases {unknown}")
+    missing = [str(r) for r in range(1, 41) if str(r) not in cover]
+    if missing:
+        raise SystemExit(f"{path}: catalogue rows without a case: {missing}")
+    return cases, known, cover
 
 
 # ---------------------------------------------------------------------------- host state
@@ -823,12 +834,14 @@ def main():
     bin_dir = os.path.realpath(a.bin)
     if a.leftovers:
         return leftovers(bin_dir)
-    cases, known = load_cases(a.cases)
+    cases, known, cover = load_cases(a.cases)
     sel = [c for c in cases if (a.group == "all" or c.group == a.group)
            and (a.only is None or re.search(a.only, c.name))]
     if a.list:
         for c in sel:
             log(f"{c.group}\t{c.name}")
+        for row, names in cover.items():
+            log(f"catalogue {row}: {' '.join(names)}")
         return 0
     proctor = os.environ.get("PROCTOR")
     if not proctor or not os.access(proctor, os.X_OK):
