@@ -295,25 +295,13 @@ static int make_job_dir(job_state *js, pr_error *err)
         js->dir[0] = '\0';
         return rc;
     }
-    /* The box's unprivileged ids resolve the bind sources through every ancestor: say so
-     * plainly instead of failing later inside the sandbox. */
-    char anc[PATH_MAX];
-    (void)snprintf(anc, sizeof(anc), "%s", js->dir);
-    for (char *slash = strrchr(anc, '/'); slash && slash != anc; slash = strrchr(anc, '/')) {
-        *slash = '\0';
-        struct stat st;
-        if (stat(anc, &st) == 0 && !(st.st_mode & S_IXOTH))
-            return pr_error_set(err, PR_EINVAL,
-                                "work directory %s is not traversable by the sandbox (needs o+x; "
-                                "use another --work)",
-                                anc);
-    }
-    /* Traversable but not listable: the sandbox binds <dir>/src and <dir>/scratch. */
-    if (chmod(js->dir, 0711) != 0)
+    /* Private to proctor: the sandbox opens bind sources with proctor's own access, and no
+     * other host user has any business in a candidate's checkout. */
+    if (chmod(js->dir, 0700) != 0)
         return pr_error_sys(err, "chmod %s", js->dir);
     (void)snprintf(js->src, sizeof(js->src), "%s/src", js->dir);
     (void)snprintf(js->scratch, sizeof(js->scratch), "%s/scratch", js->dir);
-    if (mkdir(js->scratch, 0711) != 0)
+    if (mkdir(js->scratch, 0700) != 0)
         return pr_error_sys(err, "mkdir %s", js->scratch);
     return 0;
 }

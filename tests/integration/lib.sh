@@ -5,8 +5,8 @@ set -euo pipefail
 PY=/usr/bin/python3
 PACK="$PR_SOURCE_DIR/tests/fixtures/packs/echo"
 T=$(mktemp -d /tmp/pr-integ-XXXXXX)
-# Job directories live under $T (TMPDIR): the box ids must be able to traverse it.
-chmod 711 "$T"
+# $T is mode 0700: job directories below it must still work (the sandbox opens bind sources
+# with proctor's own access).
 trap 'rm -rf "$T"' EXIT
 export XDG_CACHE_HOME="$T/cache"
 export TMPDIR="$T"
