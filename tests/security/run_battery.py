@@ -20,6 +20,7 @@ import os
 import re
 import shlex
 import shutil
+import stat as st_mod
 import signal
 import socket
 import subprocess
@@ -432,6 +433,15 @@ def run_case(case, fx, proctor, verbose):
     out_path = os.path.join(fx.out_root, case.name + ".stdout")
     err_path = os.path.join(fx.out_root, case.name + ".stderr")
     opts, dv = build_options(case, fx, work)
+    if "result" in dv:
+        # The caller put --result inside the box's writable work dir.
+        result_path = os.path.join(work, dv["result"])
+    stdin_file = None
+    if dv.get("stdin") == "file":
+        stdin_file = os.path.join(fx.out_root, case.name + ".stdin")
+        with open(stdin_file, "w", encoding="ascii") as f:
+            f.write("test input owned by the runner\n")
+        os.chmod(stdin_file, 0o644)
     cmd = [fx.subst(c, work) for c in case.command]
     if "bigargs" in dv:
         cmd += ["a" * 1000] * int(dv["bigargs"])
@@ -463,6 +473,8 @@ def run_case(case, fx, proctor, verbose):
     if stdin_mode == "pipe":
         r, w = os.pipe()
         stdin_arg, stdin_keep = r, w
+    elif stdin_mode == "file":
+        stdin_arg = os.open(stdin_file, os.O_RDONLY)
     elif stdin_mode == "pty":
         pty_master, slave = os.openpty()
         stdin_arg = slave
@@ -507,7 +519,7 @@ def run_case(case, fx, proctor, verbose):
     for name, (cap, w) in captures.items():
         os.close(w)
         cap.start()
-    if stdin_mode == "pipe":
+    if stdin_mode in ("pipe", "file"):
         os.close(stdin_arg)
     elif stdin_mode == "pty":
         os.close(stdin_arg)
@@ -606,6 +618,25 @@ def run_case(case, fx, proctor, verbose):
     if now != fx.canary_digest:
         failures.append(f"host canary file {fx.canary} was modified")
         fx.canary_digest = now  # report it once, here, not again for the group
+    if stdin_file is not None:
+        with open(stdin_file, encoding="ascii", errors="replace") as f:
+            if f.read() != "test input owned by the runner\n":
+                failures.append("the runner's stdin file was modified by the box")
+    if "nospecial" in dv:
+        # Files the box leaves behind must not carry setuid/setgid bits or be FIFOs/sockets/
+        # devices the runner could trip over (isolate's chowntree).
+        bad = []
+        for dp, dns, fns in os.walk(work):
+            for n in fns + dns:
+                pth = os.path.join(dp, n)
+                st = os.lstat(pth)
+
+                if st.st_mode & (st_mod.S_ISUID | st_mod.S_ISGID) or not (
+                        st_mod.S_ISREG(st.st_mode) or st_mod.S_ISDIR(st.st_mode)
+                        or st_mod.S_ISLNK(st.st_mode)):
+                    bad.append(f"{n} ({oct(st.st_mode)})")
+        if bad:
+            failures.append("special files left in the work dir: " + ", ".join(bad[:5]))
     # Heartbeat of a daemon must have stopped.
     if "heartbeat" in dv:
         hb = os.path.join(work, "heartbeat")

@@ -573,6 +573,27 @@ int main(int argc, char **argv)
     }
     if (!strcmp(a, "open") && argc == 3)
         return report(open(argv[2], O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC));
+    if (!strcmp(a, "mkfifo") && argc == 3)
+        return report(mkfifo(argv[2], 0666));
+    if (!strcmp(a, "reopen_rw") && argc == 3) {
+        /* Reopen an inherited fd through /proc/self/fd with more access than it was given. */
+        char path[64];
+        (void)snprintf(path, sizeof path, "/proc/self/fd/%d", atoi(argv[2]));
+        return report(open(path, O_RDWR | O_CLOEXEC));
+    }
+    if (!strcmp(a, "special_files")) {
+        /* Leaves setuid/setgid executables, a FIFO and a socket in the work dir for the host. */
+        int fd = open("/box/suid", O_WRONLY | O_CREAT | O_CLOEXEC, 0755);
+        struct sockaddr_un sun = { .sun_family = AF_UNIX, .sun_path = "/box/sock" };
+        int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd >= 0)
+            (void)close(fd);
+        (void)chmod("/box/suid", 06755);
+        if (s >= 0)
+            (void)bind(s, (struct sockaddr *)&sun, sizeof sun);
+        (void)mkfifo("/box/fifo", 0666); /* last: the box may be killed for it */
+        return report(0);
+    }
     if (!strcmp(a, "symlink") && argc == 4)
         return report(symlink(argv[2], argv[3]));
     if (!strcmp(a, "fsopen"))

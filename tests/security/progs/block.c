@@ -1,4 +1,5 @@
-/* block MODE: never finishes without using CPU. MODE sleep | pause | stdin | deadlock | select.
+/* block MODE: never finishes without using CPU. MODE sleep | pause | stdin | deadlock | select |
+ * stop.
  * The box must end it with WLE. */
 #include <pthread.h>
 #include <signal.h>
@@ -43,6 +44,10 @@ int main(int argc, char **argv)
         (void)pthread_create(&t, NULL, other, NULL);
         sleep(1);
         pthread_mutex_lock(&b);
+        return 0;
+    }
+    if (!strcmp(m, "stop")) {
+        (void)raise(SIGSTOP); /* a stopped main process must still hit the wall limit */
         return 0;
     }
     if (!strcmp(m, "select"))
