@@ -301,6 +301,10 @@ int pr_load_run(pr_load_result *out, const pr_load_cfg *cfg, pr_error *err)
         out->connects += pr_httpc_conn_connects(g.slots[i].conn);
     }
     out->err_timeout += g.bl_len; /* never sent */
+    if (!out->first_error[0] && (g.bl_len > 0 || g.inflight > 0))
+        (void)snprintf(out->first_error, sizeof(out->first_error),
+                       "%llu requests still unanswered or unsent when the run ended",
+                       (unsigned long long)(g.bl_len + g.inflight));
 cleanup:
     if (pinned)
         (void)pthread_setaffinity_np(pthread_self(), sizeof(old_mask), &old_mask);

@@ -763,7 +763,7 @@ static int run_load(job *j, load_summary *sum, const json_t *vars, pr_error *err
     memset(entries, 0, sizeof(entries));
     pr_scn_ctx ctx = { &j->loop,  (struct sockaddr *)&j->addr, s->port, lvars,
                        j->secret, s->request_timeout_ms,       0x5eed };
-    (void)json_object_set_new(lvars, "sid", json_sprintf("%s-load", j->run_id));
+    (void)json_object_set_new(lvars, "sid", json_sprintf("%s-L", j->run_id));
     if (s->load_setup) {
         bool passed = false;
         json_t *details = NULL;
@@ -1066,7 +1066,7 @@ static int reference_values(job *cand, double *values, json_t **info, pr_error *
         rc = pr_error_set(err, PR_ENOMEM, "out of memory");
         goto cleanup;
     }
-    (void)snprintf(j->run_id, sizeof(j->run_id), "ref%.13s", cand->run_id);
+    (void)snprintf(j->run_id, sizeof(j->run_id), "REF%.13s", cand->run_id);
     rc = job_prepare(j, &g2, s, err);
     if (rc < 0)
         goto cleanup;
