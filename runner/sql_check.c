@@ -151,8 +151,13 @@ int pr_sqlchk_authorizer(void *payload, int action, const char *a3, const char *
         c->saw_primary = true;
         return SQLITE_OK;
     case SQLITE_DELETE:
-        if (is_main(db) && a3 && strcmp(a3, "sqlite_stat1") == 0)
-            return SQLITE_OK; /* ANALYZE replaces the old statistics */
+        /* ANALYZE replaces the old statistics; DROP deletes catalogue rows, but its own
+         * action code (DROP_TABLE, DROP_INDEX...) is refused below, and a bare DELETE on the
+         * catalogue never sets saw_primary (and defensive mode blocks it anyway). */
+        if (is_main(db) && a3 &&
+            (strcmp(a3, "sqlite_stat1") == 0 || strcmp(a3, "sqlite_master") == 0 ||
+             strcmp(a3, "sqlite_schema") == 0))
+            return SQLITE_OK;
         return deny(c, "DELETE FROM %s is not allowed", S(a3));
     case SQLITE_REINDEX:
         /* Part of CREATE INDEX; a bare REINDEX statement never sets saw_primary. */
