@@ -289,6 +289,23 @@ static int do_getlk(const char *path)
     return 0;
 }
 
+/* Other ways to observe a lock held outside the box: OFD getlk, and trying to take a read lock
+ * (EAGAIN/EACCES when the host holds a write lock). */
+static int do_lockprobe(const char *path, int cmd)
+{
+    struct flock fl = { .l_type = F_RDLCK, .l_whence = SEEK_SET };
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return report(-1);
+    if (fcntl(fd, cmd, &fl) < 0)
+        return report(-1);
+    if (cmd == F_OFD_GETLK)
+        printf("%s: %s\n", g_action, fl.l_type == F_UNLCK ? "UNLOCKED" : "SEES_FOREIGN_LOCK");
+    else
+        printf("%s: OK\n", g_action);
+    return 0;
+}
+
 static int do_chroot_escape(void)
 {
     int i;
@@ -537,6 +554,12 @@ int main(int argc, char **argv)
         return do_flock(argv[2]);
     if (!strcmp(a, "getlk") && argc == 3)
         return do_getlk(argv[2]);
+    if (!strcmp(a, "ofd_getlk") && argc == 3)
+        return do_lockprobe(argv[2], F_OFD_GETLK);
+    if (!strcmp(a, "setlk_rd") && argc == 3)
+        return do_lockprobe(argv[2], F_SETLK);
+    if (!strcmp(a, "ofd_setlk_rd") && argc == 3)
+        return do_lockprobe(argv[2], F_OFD_SETLK);
     if (!strcmp(a, "lease") && argc == 3) {
         int fd = open(argv[2], O_RDONLY | O_CLOEXEC);
         if (fd < 0)
