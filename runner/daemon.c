@@ -508,7 +508,7 @@ int pr_daemon_submit(pr_daemon *d, pr_spool_job *job, pr_error *err)
 
 /* Whether a report of status "error" comes from infrastructure (worth another attempt) or is
  * final: a missing repository or ref, an unknown challenge or runtime, a tree over the limits. */
-static bool error_is_infra(const json_t *report)
+bool pr_daemon_error_is_infra(const json_t *report)
 {
     const json_t *e = json_object_get(report, "error");
     const char *stage = json_string_value(json_object_get(e, "stage"));
@@ -567,7 +567,7 @@ static void work_cb(uv_work_t *req)
             w->report = NULL;
         } else if (w->report) {
             const char *st = json_string_value(json_object_get(w->report, "status"));
-            if (st && strcmp(st, "error") == 0 && error_is_infra(w->report)) {
+            if (st && strcmp(st, "error") == 0 && pr_daemon_error_is_infra(w->report)) {
                 const char *m = json_string_value(
                     json_object_get(json_object_get(w->report, "error"), "message"));
                 (void)snprintf(w->fail_msg, sizeof(w->fail_msg), "%s", m ? m : "error");

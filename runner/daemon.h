@@ -219,6 +219,10 @@ bool pr_daemon_is_running(const pr_daemon *d, const char *id);
 /** Builds a path inside the spool: <spool>/<sub>/<id>.json. */
 int pr_daemon_spool_path(const pr_daemon *d, char *out, size_t outsz, const char *sub,
                          const char *id);
+/** Whether a report of status "error" failed for infrastructure reasons (sandbox, internal:
+ * retried) rather than for a final one (missing repository or ref, unknown challenge or
+ * runtime). */
+bool pr_daemon_error_is_infra(const json_t *report);
 /** The stage ("starting", "fetch", "build", "test") of a running job, or NULL. */
 const char *pr_daemon_job_stage(const pr_daemon *d, const char *id);
 /** Reloads the challenge list from cfg->challenges. */

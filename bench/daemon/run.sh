@@ -15,6 +15,7 @@ DUR=${DUR:-10s}
 command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)"; exit 2; }
 
 TMP=$(mktemp -d /tmp/proctor-bench-daemon.XXXXXX)
+chmod 755 "$TMP" # the sandbox traverses the work dir inside it
 trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$TMP"' EXIT
 PORT=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 TOK=bench-reviewer-token

@@ -529,6 +529,25 @@ def test_signals(root):
     check(d.stop() == 0, "exit status")
     wait_no_sandbox()
 
+    # Low disk: with min_free_mb above the free space a job is deferred, not started; it runs
+    # after a restart with a sane threshold.
+    d.cfg["min_free_mb"] = 1 << 29
+    d.write_config()
+    d.start()
+    st, _, j = d.submit(repo, candidate="disk")
+    check(st == 202, "submit %d" % st)
+    time.sleep(1.5)
+    st, _, s = d.jreq("GET", "/v1/submissions/" + j["id"], token=new_tok)
+    check(s["status"] == "queued", "deferred job status %r" % s)
+    _, _, m = d.req("GET", "/metrics")
+    check(b"proctor_jobs_deferred_total 0" not in m, "deferral not counted")
+    check(d.stop() == 0, "exit status")
+    d.cfg["min_free_mb"] = 0
+    d.write_config()
+    d.start()
+    d.wait_done(j["id"], token=new_tok)
+    check(d.stop() == 0, "exit status")
+
 
 if __name__ == "__main__":
     main({"api": test_api, "bad_input": test_bad_input, "crash": test_crash,

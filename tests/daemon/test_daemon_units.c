@@ -181,6 +181,24 @@ static void test_ids(void)
     T_TRUE(!pr_config_pack_id_valid("a/b"));
 }
 
+static void test_failure_policy(void)
+{
+    static const struct {
+        const char *stage;
+        bool infra;
+    } cases[] = { { "fetch", false }, { "challenge", false }, { "runtime", false },
+                  { "build", true },  { "tests", true },      { "internal", true } };
+    for (size_t i = 0; i < PR_ARRAY_LEN(cases); i++) {
+        json_t *r = json_pack("{s:s,s:{s:s,s:s}}", "status", "error", "error", "stage",
+                              cases[i].stage, "message", "m");
+        T_EQ_INT(pr_daemon_error_is_infra(r), cases[i].infra);
+        json_decref(r);
+    }
+    json_t *r = json_pack("{s:s,s:n}", "status", "error", "error");
+    T_TRUE(pr_daemon_error_is_infra(r));
+    json_decref(r);
+}
+
 int main(void)
 {
     json_set_alloc_funcs(pr_malloc, pr_free);
@@ -189,5 +207,6 @@ int main(void)
     test_job_parse();
     test_hmac_and_urls();
     test_ids();
+    test_failure_policy();
     return 0;
 }
