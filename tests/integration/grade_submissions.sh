@@ -54,6 +54,37 @@ grade "$PACK" "$repo"
 [ "$RC" -eq 0 ] || fail "c good: exit $RC"
 check 'r["submission"]["runtime"] == "c" and r["score"]["percent"] == 100.0' "c good: 100%"
 
+# A C program with its own Makefile (which must build /box/main).
+files() {
+    cp "$PACK/solutions/c/main.c" upper.c
+    printf 'main: upper.c\n\t$(CC) -O2 -o main upper.c\n' > Makefile
+}
+repo=$(mkrepo c-make)
+grade "$PACK" "$repo"
+check 'r["submission"]["runtime"] == "c" and r["score"]["percent"] == 100.0' "c Makefile: 100%"
+check '"upper.c" in r["build"]["log"]' "c Makefile: make's output in the build log"
+
+# node, and go when the host has it; proctor.json picks the runtime over detection.
+files() {
+    printf 'process.stdout.write(require("fs").readFileSync(0, "utf8").toUpperCase());\n' > main.js
+    printf 'print("never run")\n' > main.py
+    printf '{"runtime": "node"}\n' > proctor.json
+}
+repo=$(mkrepo node)
+grade "$PACK" "$repo"
+check 'r["submission"]["runtime"] == "node" and r["score"]["percent"] == 100.0' "node: 100%"
+if [ -x /usr/bin/go ] || [ -x /usr/lib/go/bin/go ]; then
+    files() {
+        printf 'module upper\n\ngo 1.19\n' > go.mod
+        printf 'package main\n\nimport (\n\t"io"\n\t"os"\n\t"strings"\n)\n\n' > main.go
+        printf 'func main() {\n\tb, _ := io.ReadAll(os.Stdin)\n' >> main.go
+        printf '\tos.Stdout.WriteString(strings.ToUpper(string(b)))\n}\n' >> main.go
+    }
+    repo=$(mkrepo go)
+    grade "$PACK" "$repo"
+    check 'r["submission"]["runtime"] == "go" and r["score"]["percent"] == 100.0' "go: 100%"
+fi
+
 # Submission files that are symlinks to host secrets: nothing of them reaches the report.
 files() { ln -s /etc/shadow main.py; ln -s /etc/passwd notes.txt; }
 repo=$(mkrepo symlinks)
