@@ -828,6 +828,12 @@ def leftovers(bin_dir):
         kill_pids([int(b.split()[1]) for b in bad])
     for line in bad:
         log("FAIL leftover process: " + line)
+    # Other suites may run boxes right now: their processes are listed, not failed.
+    others = [(pid, uid, state, cmd) for pid, uid, exe, cmd, state in proc_processes()
+              if uid >= BOX_UID_MIN and not any(f"pid {pid} " in b for b in bad)]
+    for pid, uid, state, cmd in others[:10]:
+        log(f"note: box-uid process not from this battery: pid {pid} uid {uid} state {state} "
+            f"{cmd[:60]!r}")
     for d in cgroup_dirs():
         if re.search(r"proctor|sbx", os.path.basename(d)) and cgroup_has_tasks(d):
             # Other suites may run boxes concurrently; only report ones running our programs.

@@ -542,6 +542,18 @@ int main(int argc, char **argv)
         struct mq_attr at = { .mq_maxmsg = 4, .mq_msgsize = 64 };
         return report(mq_open("/proctor-sec", O_CREAT | O_RDWR | O_CLOEXEC, 0600, &at));
     }
+    if (!strcmp(a, "affinity_all")) {
+        /* Re-pin to every CPU; then report how many CPUs we may really run on. */
+        cpu_set_t set;
+        long rc;
+        CPU_ZERO(&set);
+        for (int c = 0; c < CPU_SETSIZE; c++)
+            CPU_SET(c, &set);
+        rc = sched_setaffinity(0, sizeof set, &set);
+        if (sched_getaffinity(0, sizeof set, &set) == 0)
+            printf("%s: cpus=%d\n", a, CPU_COUNT(&set));
+        return report(rc);
+    }
     if (!strcmp(a, "setpriority_neg"))
         return report(setpriority(PRIO_PROCESS, 0, -10));
     if (!strcmp(a, "sched_fifo")) {
