@@ -126,16 +126,25 @@ def bin_inodes(bin_dir):
     return out
 
 
-def find_survivors(inodes, markers):
+def box_uids(proctor_pid):
+    """Host uids of the box started by a proctor process with the default slot (sandbox.h: box
+    root and box user map to 100000 + 2*slot and +1; the slot is 1000 + pid % 30000)."""
+    slot = 1000 + proctor_pid % 30000
+    return {BOX_UID_MIN + 2 * slot, BOX_UID_MIN + 2 * slot + 1}
+
+
+def find_survivors(inodes, markers, uids=(), proctor_ino=None):
     """Processes that belong to this battery run: their executable is one of our private bin
-    copy's files, or their command line names one of the case's scripts."""
+    copy's files, or their command line names one of the case's scripts, or they run as this
+    run's box uids from the proctor binary (a surviving box init)."""
     found = []
     for pid, uid, exe, cmd, state in proc_processes():
         if pid == os.getpid():
             continue
         try:
             st = os.stat(f"/proc/{pid}/exe")
-            mine = (st.st_dev, st.st_ino) in inodes
+            key = (st.st_dev, st.st_ino)
+            mine = key in inodes or (uid in uids and key == proctor_ino)
         except OSError:
             mine = False
         if mine or any(m in cmd for m in markers):
@@ -605,10 +614,12 @@ def run_case(case, fx, proctor, verbose):
 
     # Survivors: nothing of this case may still run once proctor has returned.
     markers = [c for c in cmd if c.startswith("/sec/") and c.endswith((".sh", ".py"))]
-    surv = find_survivors(fx.inodes, markers)
+    pst = os.stat(proctor)
+    uids = box_uids(p.pid) if "--slot" not in opts else ()
+    surv = find_survivors(fx.inodes, markers, uids, (pst.st_dev, pst.st_ino))
     if surv:
         time.sleep(0.5)  # let the kernel finish reaping before calling anything a survivor
-        surv = find_survivors(fx.inodes, markers)
+        surv = find_survivors(fx.inodes, markers, uids, (pst.st_dev, pst.st_ino))
     if surv:
         failures.append("survivors after the run: " + "; ".join(
             f"pid {s[0]} uid {s[1]} state {s[4]} {s[3][:60]!r}" for s in surv[:5]))
@@ -815,46 +826,52 @@ def survivor_selftest(fx):
         os.unlink(exe)
 
 
+def state_dir(bin_dir):
+    """Where each group of this build records the inodes of its private bin copy, so that the
+    final check can recognise this build's box processes (and no one else's)."""
+    return os.path.join(os.path.dirname(bin_dir), "state")
+
+
 def leftovers(bin_dir):
-    """Final check after all groups: no process of any battery scratch dir, no box-uid process
-    running a battery program, no scratch dir left behind."""
+    """Final check after all groups of this build: no process runs one of the executables this
+    build's groups copied (recorded by inode: a running process keeps its inode alive, so the
+    number cannot have been reused). Reports only: it never signals anything, because other
+    builds may run boxes at the same time."""
+    recorded = set()
+    sd = state_dir(bin_dir)
+    try:
+        names = os.listdir(sd)
+    except OSError:
+        names = []
+    for n in names:
+        try:
+            with open(os.path.join(sd, n), encoding="ascii") as f:
+                for line in f:
+                    dev, ino = line.split()
+                    recorded.add((int(dev), int(ino)))
+        except (OSError, ValueError):
+            continue
     bad = []
-    tmp = tempfile.gettempdir()
     for pid, uid, exe, cmd, state in proc_processes():
-        if (SCRATCH_PREFIX in exe or (uid >= BOX_UID_MIN and ("/sec/" in cmd or
-                                                               exe.startswith(bin_dir)))):
+        try:
+            st = os.stat(f"/proc/{pid}/exe")
+        except OSError:
+            continue
+        if (st.st_dev, st.st_ino) in recorded:
             bad.append(f"pid {pid} uid {uid} state {state} exe {exe} cmd {cmd[:80]!r}")
-    if bad:
-        kill_pids([int(b.split()[1]) for b in bad])
     for line in bad:
-        log("FAIL leftover process: " + line)
-    # Other suites may run boxes right now: their processes are listed, not failed.
+        log("FAIL leftover process of this battery: " + line)
+    for n in names:
+        try:
+            os.unlink(os.path.join(sd, n))
+        except OSError:
+            pass
     others = [(pid, uid, state, cmd) for pid, uid, exe, cmd, state in proc_processes()
-              if uid >= BOX_UID_MIN and not any(f"pid {pid} " in b for b in bad)]
+              if uid >= BOX_UID_MIN]
     for pid, uid, state, cmd in others[:10]:
-        log(f"note: box-uid process not from this battery: pid {pid} uid {uid} state {state} "
-            f"{cmd[:60]!r}")
-    for d in cgroup_dirs():
-        if re.search(r"proctor|sbx", os.path.basename(d)) and cgroup_has_tasks(d):
-            # Other suites may run boxes concurrently; only report ones running our programs.
-            try:
-                with open(os.path.join(d, "cgroup.procs"), encoding="ascii") as f:
-                    pids = [int(x) for x in f.read().split()]
-            except (OSError, ValueError):
-                pids = []
-            for pid in pids:
-                try:
-                    exe = os.readlink(f"/proc/{pid}/exe")
-                except OSError:
-                    continue
-                if SCRATCH_PREFIX in exe:
-                    bad.append(d)
-                    log(f"FAIL leftover cgroup {d} still holds battery process {pid}")
-    stale = [n for n in os.listdir(tmp) if n.startswith(SCRATCH_PREFIX)]
-    if stale:
-        log("note: scratch dirs of interrupted runs: " + ", ".join(stale[:5]))
-    n_fail = len(bad)
-    log(f"{1 - min(n_fail, 1)} passed, {min(n_fail, 1)} failed")
+        log(f"note: box-uid process (other builds or suites may run boxes now): pid {pid} "
+            f"uid {uid} state {state} {cmd[:60]!r}")
+    log(f"{0 if bad else 1} passed, {1 if bad else 0} failed")
     return 1 if bad else 0
 
 
@@ -895,6 +912,14 @@ def main():
         log(f"battery bug: programs missing from {bin_dir} for {missing}")
         return 1
     fx = Fixtures(a.group, bin_dir)
+    try:
+        os.makedirs(state_dir(bin_dir), exist_ok=True)
+        with open(os.path.join(state_dir(bin_dir), f"{a.group}-{os.getpid()}"), "w",
+                  encoding="ascii") as f:
+            for dev, ino in sorted(fx.inodes):
+                f.write(f"{dev} {ino}\n")
+    except OSError as e:
+        log(f"note: cannot record inodes for the final leftover check: {e}")
     selftest = survivor_selftest(fx)
     if selftest:
         log("FAIL battery self-test: " + selftest)
