@@ -39,6 +39,7 @@ typedef struct pr_worker {
     uint64_t start_ns;
     int stage; /* index into stage_names; written by the pool thread, read by the loop */
     char fail_msg[300];
+    const char *fail_stage; /* stage named in the error object of a final failure */
 } pr_worker;
 
 static void dispatch(pr_daemon *d);
@@ -508,20 +509,49 @@ int pr_daemon_submit(pr_daemon *d, pr_spool_job *job, pr_error *err)
 
 /* Whether a report of status "error" comes from infrastructure (worth another attempt) or is
  * final: a missing repository or ref, an unknown challenge or runtime, a tree over the limits. */
-bool pr_daemon_error_is_infra(const json_t *report)
+int pr_daemon_infra_failure(const json_t *report, char *msg, size_t msgsz)
 {
-    const json_t *e = json_object_get(report, "error");
-    const char *stage = json_string_value(json_object_get(e, "stage"));
-    if (!stage)
-        return true;
-    /* Stages of pr_job_run: challenge, fetch, runtime, build, tests. A failed build of the
-     * candidate's code is a graded report, so "build" and "tests" errors are the sandbox's. */
-    static const char *const final_stages[] = { "fetch", "challenge", "runtime" };
-    for (size_t i = 0; i < PR_ARRAY_LEN(final_stages); i++) {
-        if (strcmp(stage, final_stages[i]) == 0)
-            return false;
+    const char *status = json_string_value(json_object_get(report, "status"));
+    if (status && strcmp(status, "error") == 0) {
+        const json_t *e = json_object_get(report, "error");
+        const char *stage = json_string_value(json_object_get(e, "stage"));
+        const char *m = json_string_value(json_object_get(e, "message"));
+        /* Stages of pr_job_run: challenge, fetch, runtime, build, tests. A failed build of the
+         * candidate's code is a graded report, so "build" and "tests" errors are the
+         * sandbox's. */
+        static const char *const final_stages[] = { "fetch", "challenge", "runtime" };
+        for (size_t i = 0; stage && i < PR_ARRAY_LEN(final_stages); i++) {
+            if (strcmp(stage, final_stages[i]) == 0)
+                return 0;
+        }
+        (void)snprintf(msg, msgsz, "%s: %s", stage ? stage : "internal", m ? m : "error");
+        return 1;
     }
-    return true;
+    /* A graded report whose build or tests hit a sandbox internal error (IE). */
+    const char *bv =
+        json_string_value(json_object_get(json_object_get(report, "build"), "verdict"));
+    if (bv && strcmp(bv, "IE") == 0) {
+        (void)snprintf(msg, msgsz, "build: sandbox internal error");
+        return 1;
+    }
+    size_t i, n = 0;
+    const json_t *t;
+    const char *first = NULL, *first_name = NULL;
+    json_array_foreach (json_object_get(report, "tests"), i, t) {
+        const char *v = json_string_value(json_object_get(t, "verdict"));
+        if (v && strcmp(v, "IE") == 0) {
+            if (!first) {
+                first = json_string_value(json_object_get(t, "message"));
+                first_name = json_string_value(json_object_get(t, "name"));
+            }
+            n++;
+        }
+    }
+    if (n == 0)
+        return 0;
+    (void)snprintf(msg, msgsz, "tests: sandbox internal error (IE) in %zu test(s); %s: %s", n,
+                   first_name ? first_name : "?", first ? first : "");
+    return 2;
 }
 
 static json_t *error_report(const pr_worker *w, const char *stage, const char *msg)
@@ -561,17 +591,24 @@ static void work_cb(uv_work_t *req)
         spec.candidate = w->job.candidate;
         spec.queued_at = w->job.queued_at;
         w->rc = pr_job_run(&w->report, &spec, &w->env, &w->err);
+        if (w->rc == 0 && w->d->fault_candidate && w->job.candidate &&
+            strcmp(w->job.candidate, w->d->fault_candidate) == 0) {
+            /* Test hook (PROCTOR_FAULT_CANDIDATE): this candidate's attempts fail as a sandbox
+             * internal error would, to exercise the retry policy end to end. */
+            (void)json_object_set_new(w->report, "status", json_string("error"));
+            (void)json_object_set_new(
+                w->report, "error",
+                json_pack("{s:s,s:s}", "stage", "tests", "message", "injected sandbox failure"));
+        }
         if (w->rc < 0) {
             (void)snprintf(w->fail_msg, sizeof(w->fail_msg), "%s", w->err.msg);
             json_decref(w->report);
             w->report = NULL;
         } else if (w->report) {
-            const char *st = json_string_value(json_object_get(w->report, "status"));
-            if (st && strcmp(st, "error") == 0 && pr_daemon_error_is_infra(w->report)) {
-                const char *m = json_string_value(
-                    json_object_get(json_object_get(w->report, "error"), "message"));
-                (void)snprintf(w->fail_msg, sizeof(w->fail_msg), "%s", m ? m : "error");
+            int kind = pr_daemon_infra_failure(w->report, w->fail_msg, sizeof(w->fail_msg));
+            if (kind > 0) {
                 w->rc = PR_EINTERNAL;
+                w->fail_stage = kind == 2 ? "tests" : "internal";
             }
         } else {
             (void)snprintf(w->fail_msg, sizeof(w->fail_msg), "no report");
@@ -603,7 +640,8 @@ static void work_cb(uv_work_t *req)
         }
         json_t *e = json_object_get(w->report, "error");
         if (!json_is_object(e)) {
-            e = json_pack("{s:s,s:s}", "stage", "internal", "message", w->fail_msg);
+            e = json_pack("{s:s,s:s}", "stage", w->fail_stage ? w->fail_stage : "internal",
+                          "message", w->fail_msg);
             (void)json_object_set_new(w->report, "error", e);
         }
         (void)json_object_set_new(w->report, "status", json_string("error"));
@@ -985,6 +1023,7 @@ int pr_daemon_run(const char *config_path, pr_error *err)
     }
     d.loop = &loop;
     d.exit_code = 0;
+    d.fault_candidate = getenv("PROCTOR_FAULT_CANDIDATE"); /* NOLINT(concurrency-mt-unsafe) */
     rc = daemon_start(&d, err);
     if (rc == 0)
         (void)uv_run(&loop, UV_RUN_DEFAULT);

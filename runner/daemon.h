@@ -210,6 +210,7 @@ struct pr_daemon {
     bool stopping;
     bool fs_event_on;
     int exit_code;
+    const char *fault_candidate; /* test hook: $PROCTOR_FAULT_CANDIDATE, jobs that fail as IE */
 };
 
 /** HTTP entry point (runner/daemon_api.c). */
@@ -219,10 +220,11 @@ bool pr_daemon_is_running(const pr_daemon *d, const char *id);
 /** Builds a path inside the spool: <spool>/<sub>/<id>.json. */
 int pr_daemon_spool_path(const pr_daemon *d, char *out, size_t outsz, const char *sub,
                          const char *id);
-/** Whether a report of status "error" failed for infrastructure reasons (sandbox, internal:
- * retried) rather than for a final one (missing repository or ref, unknown challenge or
- * runtime). */
-bool pr_daemon_error_is_infra(const json_t *report);
+/** Whether a report shows an infrastructure failure worth another attempt: status "error" at
+ * a stage that is not final (final: fetch of a missing repository or ref, unknown challenge or
+ * runtime) returns 1; a graded report with a sandbox internal error (IE) in the build or a test
+ * returns 2; else 0. msg gets a one-line description. Any thread. */
+int pr_daemon_infra_failure(const json_t *report, char *msg, size_t msgsz);
 /** The stage ("starting", "fetch", "build", "test") of a running job, or NULL. */
 const char *pr_daemon_job_stage(const pr_daemon *d, const char *id);
 /** Reloads the challenge list from cfg->challenges. */

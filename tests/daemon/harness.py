@@ -139,7 +139,8 @@ class Daemon:
     def start(self):
         self.log = open(self.log_path, "a")
         self.proc = subprocess.Popen([PROCTOR, "serve", "--config", self.cfg_path],
-                                     stdout=self.log, stderr=self.log, env=dict(os.environ))
+                                     stdout=self.log, stderr=self.log,
+                                     env=dict(os.environ, PROCTOR_FAULT_CANDIDATE="faulty"))
         if self not in LIVE:
             LIVE.append(self)
         deadline = time.time() + 20

@@ -271,6 +271,19 @@ def test_bad_input(root):
     check(done["report"]["error"]["stage"] == "fetch", "stage %r" % done["report"]["error"])
     check(done["attempts"] == 0, "a missing repo is final, not retried: %r" % done["attempts"])
 
+    # An infrastructure failure (the test hook makes candidate "faulty" fail like a sandbox
+    # IE) is retried up to max_attempts (3), then ends as an error report with the log tail.
+    st, _, j = d.submit(repo, candidate="faulty")
+    check(st == 202, "submit faulty %d" % st)
+    done = d.wait_done(j["id"], timeout=60)
+    rep = done["report"]
+    check(rep["status"] == "error" and rep["error"]["stage"] == "tests", "faulty %r" % rep["error"])
+    check(rep["error"]["attempts"] == 3 and done["attempts"] == 2, "attempts %r" % done)
+    check(rep["error"]["log_tail"].count("injected sandbox failure") == 3,
+          "log tail %r" % rep["error"]["log_tail"])
+    _, _, m = d.req("GET", "/metrics")
+    check(b"proctor_job_retries_total 2" in m, "retries metric")
+
     # A malformed job file dropped in the spool goes to rejected/ with a reason.
     inc = os.path.join(d.spool, "incoming")
     with open(os.path.join(inc, "broken.json"), "w") as f:

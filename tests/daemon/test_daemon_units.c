@@ -191,11 +191,23 @@ static void test_failure_policy(void)
     for (size_t i = 0; i < PR_ARRAY_LEN(cases); i++) {
         json_t *r = json_pack("{s:s,s:{s:s,s:s}}", "status", "error", "error", "stage",
                               cases[i].stage, "message", "m");
-        T_EQ_INT(pr_daemon_error_is_infra(r), cases[i].infra);
+        char msg[300];
+        T_EQ_INT(pr_daemon_infra_failure(r, msg, sizeof(msg)) > 0, cases[i].infra);
         json_decref(r);
     }
+    char msg[300];
     json_t *r = json_pack("{s:s,s:n}", "status", "error", "error");
-    T_TRUE(pr_daemon_error_is_infra(r));
+    T_EQ_INT(pr_daemon_infra_failure(r, msg, sizeof(msg)), 1);
+    json_decref(r);
+    r = json_pack("{s:s,s:{s:s},s:[{s:s,s:s},{s:s,s:s,s:s}]}", "status", "graded", "build",
+                  "verdict", "OK", "tests", "name", "a", "verdict", "WA", "name", "b", "verdict",
+                  "IE", "message", "no box");
+    T_EQ_INT(pr_daemon_infra_failure(r, msg, sizeof(msg)), 2);
+    T_CONTAINS(msg, "b: no box");
+    json_decref(r);
+    r = json_pack("{s:s,s:{s:s},s:[{s:s,s:s}]}", "status", "graded", "build", "verdict", "OK",
+                  "tests", "name", "a", "verdict", "RE");
+    T_EQ_INT(pr_daemon_infra_failure(r, msg, sizeof(msg)), 0);
     json_decref(r);
 }
 
