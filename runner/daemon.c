@@ -295,6 +295,11 @@ static void pickup_file(pr_daemon *d, const char *name)
     if (rc < 0) {
         if (rc == PR_ENOMEM)
             return;
+        /* A file still being written (dropped without the write-then-rename idiom) is left
+         * for a later scan rather than rejected half-written. */
+        struct stat st;
+        if (rc == PR_EJSON && lstat(path, &st) == 0 && time(NULL) - st.st_mtime < 2)
+            return;
         reject_file(d, name, err.msg);
         return;
     }

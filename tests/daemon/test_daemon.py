@@ -216,7 +216,7 @@ def raw(port, data, read=True, timeout=5):
 
 def test_bad_input(root):
     repo = make_repo(os.path.join(root, "repo"))
-    d = Daemon(root).start()
+    d = Daemon(root, limits={"max_connections": 8}).start()
     # Garbage bytes: 400 and the connection is closed.
     out = raw(d.port, b"\x00\x01\xff garbage \r\n\r\n\x16\x03\x01")
     check(out.startswith(b"HTTP/1.1 400"), "garbage: %r" % out[:100])
@@ -256,6 +256,25 @@ def test_bad_input(root):
     check(got == b"" or got.startswith(b"HTTP/1.1 408"), "slowloris got %r" % got)
     check(1.0 <= closed_after <= 6.0, "slowloris closed after %.1fs" % closed_after)
     slow.close()
+    # Over max_connections (8 here) a new connection is closed at once; the others still work.
+    held = [socket.create_connection(("127.0.0.1", d.port), timeout=5) for _ in range(8)]
+    time.sleep(0.2)
+    extra = socket.create_connection(("127.0.0.1", d.port), timeout=5)
+    try:
+        extra.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        got = extra.recv(100)
+    except (ConnectionResetError, BrokenPipeError):
+        got = b""
+    check(got == b"", "connection over the cap answered: %r" % got)
+    extra.close()
+    held[0].sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    check(held[0].recv(100).startswith(b"HTTP/1.1 200"), "held connection not served")
+    for s in held:
+        s.close()
+    time.sleep(0.2)
+    st, _, _ = d.req("GET", "/healthz")
+    check(st == 200, "healthz after the connection cap %d" % st)
+
     # An idle connection that never sends a byte is closed too (idle_timeout_s 5).
     idle = socket.create_connection(("127.0.0.1", d.port), timeout=15)
     t0 = time.time()
