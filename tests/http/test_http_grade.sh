@@ -1,0 +1,105 @@
+#!/bin/bash
+# The http kind end to end through the real sandbox: a candidate server's network is loopback
+# only; a server that never comes up is a clear verdict carrying its log; the inventory-api
+# pack's reference and flawed solutions land in their expect.json ranges (load phase shortened
+# to 1.5 s at 200 req/s so the suite stays fast); failed steps carry request, expected, actual
+# and a curl command; metrics.http has the DESIGN.md names.
+set -euo pipefail
+: "${PROCTOR:?}" "${PR_SOURCE_DIR:?}"
+PY=/usr/bin/python3
+tmp=$(mktemp -d /tmp/proctor-http-test.XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+export PROCTOR_HTTP_REF_CACHE="$tmp/refcache"
+
+if ! "$PROCTOR" sandbox --net loopback --wall-ms 5000 -- /bin/true 2>/dev/null; then
+    echo "SKIP: the sandbox cannot run here"
+    exit 77
+fi
+
+mkrepo() {
+    mkdir -p "$2"
+    cp -r "$1"/. "$2"/
+    git -C "$2" init -q
+    git -C "$2" add -A
+    git -C "$2" -c user.email=t@example.com -c user.name=t commit -qm solution
+}
+
+fail() {
+    echo "FAIL: $*" >&2
+    exit 1
+}
+
+fx="$PR_SOURCE_DIR/tests/http/fixtures"
+
+echo "== 1. network isolation of the candidate's server"
+mkrepo "$fx/netprobe" "$tmp/netprobe"
+"$PROCTOR" grade "$fx/netpack" "$tmp/netprobe" -o "$tmp/net.json" 2>"$tmp/net.log" ||
+    { cat "$tmp/net.log"; fail "grade netprobe"; }
+$PY - "$tmp/net.json" <<'PYEOF' || fail "netprobe report"
+import json, sys
+r = json.load(open(sys.argv[1]))
+t = r["tests"][0]
+print(t["verdict"], t["message"][:400])
+assert t["verdict"] == "AC", t
+assert r["score"]["percent"] == 100
+PYEOF
+
+echo "== 2. a server that never comes up: a verdict with its log tail, not a hang"
+mkrepo "$fx/crasher" "$tmp/crasher"
+start=$(date +%s)
+"$PROCTOR" grade "$fx/netpack" "$tmp/crasher" -o "$tmp/crash.json" 2>"$tmp/crash.log" ||
+    { cat "$tmp/crash.log"; fail "grade crasher"; }
+[ $(( $(date +%s) - start )) -lt 20 ] || fail "the crashing server took too long to judge"
+$PY - "$tmp/crash.json" <<'PYEOF' || fail "crasher report"
+import json, sys
+r = json.load(open(sys.argv[1]))
+t = r["tests"][0]
+print(t["verdict"], t["message"][:400])
+assert t["verdict"] == "WA" and t["points"] == 0
+assert "did not answer GET /healthz" in t["message"]
+assert "boom: the database file is missing" in t["message"]
+assert r["metrics"]["http"]["server_up"] is False
+PYEOF
+
+echo "== 3. inventory-api solutions land in their ranges (shortened load)"
+cp -r "$PR_SOURCE_DIR/challenges/inventory-api" "$tmp/pack"
+$PY - "$tmp/pack/challenge.json" <<'PYEOF'
+import json, sys
+p = sys.argv[1]
+m = json.load(open(p))
+m["http"]["load"].update({"warmup_ms": 300, "duration_ms": 1500})
+m["http"]["start_timeout_ms"] = 3000
+json.dump(m, open(p, "w"), indent=1)
+PYEOF
+"$PROCTOR" challenge check "$tmp/pack" --parallel 1 >"$tmp/check.out" 2>&1 || true
+cat "$tmp/check.out"
+grep -q "8 of 8 solutions as expected" "$tmp/check.out" || fail "challenge check"
+
+echo "== 4. report details of a failed step and metrics.http"
+mkrepo "$tmp/pack/solutions/flaw-negative-price" "$tmp/negprice"
+"$PROCTOR" grade "$tmp/pack" "$tmp/negprice" -o "$tmp/neg.json" 2>/dev/null || fail "grade"
+$PY - "$tmp/neg.json" <<'PYEOF' || fail "report shape"
+import json, sys
+r = json.load(open(sys.argv[1]))
+tests = {t["name"]: t for t in r["tests"]}
+t = tests["item-validation"]
+assert t["verdict"] == "WA" and t["points"] == 0, t
+d = t["details"]
+print(t["message"])
+assert d["step_name"] == "negative price"
+assert d["request"]["method"] == "POST" and d["request"]["path"] == "/items"
+assert d["request"]["headers"]["Authorization"].startswith("Bearer ey")
+assert d["expected"]["status"] == 422
+assert d["actual"]["status"] == 201 and '"price_cents":-1' in d["actual"]["body"].replace(" ", "")
+assert d["curl"].startswith("curl -sS -i -X POST ") and "--data-raw" in d["curl"]
+assert tests["create-and-get"]["verdict"] == "AC"
+h = r["metrics"]["http"]
+for k in ("p50", "p90", "p95", "p99", "max"):
+    assert h["latency_ms"][k] > 0, k
+for k in ("requests", "rate_rps", "error_rate", "cpu_ms_per_1k", "start_ms", "peak_rss_kb"):
+    assert k in h, k
+assert h["requests"] >= 290 and h["load"]["measured_from"] == "scheduled_send"
+assert h["reference"]["source"] in ("cache", "measured")
+print("metrics.http:", json.dumps({k: h[k] for k in ("latency_ms", "rate_rps", "cpu_ms_per_1k", "start_ms", "peak_rss_kb")}))
+PYEOF
+echo "PASS"
