@@ -454,8 +454,11 @@ def run_case(case, fx, proctor, verbose):
     cmd = [fx.subst(c, work) for c in case.command]
     if "bigargs" in dv:
         cmd += ["a" * 1000] * int(dv["bigargs"])
+    result_args = ["--result", result_path]
+    if "stderrresult" in dv:
+        result_args = []  # proctor prints the result as the last line of stderr instead
     argv = [proctor, "sandbox"] + opts + ["--ro", f"{fx.bin}:/sec", "--rw", f"{work}:/box",
-                                          "--chdir", "/box", "--result", result_path, "--"] + cmd
+                                          "--chdir", "/box"] + result_args + ["--"] + cmd
     env = dict(os.environ)
     if "bigenv" in dv:
         env["PROCTOR_SEC_HUGE"] = "e" * int(dv["bigenv"])
@@ -589,11 +592,21 @@ def run_case(case, fx, proctor, verbose):
         failures.append(f"proctor did not return within {guard:.0f} s (killed it)")
     res = None
     try:
-        with open(result_path, encoding="utf-8") as f:
-            res = json.load(f)
+        if "stderrresult" in dv:
+            # The contract: the result object is the last line on stderr. Read it strictly, as a
+            # consumer would: the whole last line must be one JSON object.
+            last = texts["stderr"].rstrip("\n").rsplit("\n", 1)[-1]
+            res = json.loads(last)
+            if not isinstance(res, dict):
+                raise ValueError("last stderr line is not an object")
+        else:
+            with open(result_path, encoding="utf-8") as f:
+                res = json.load(f)
     except (OSError, ValueError) as e:
         if "ANY" not in case.accept:
-            failures.append(f"no valid --result file ({e}); proctor exit {rc}; "
+            where = ("the last stderr line is not one result object" if "stderrresult" in dv
+                     else "no valid --result file")
+            failures.append(f"{where} ({e}); proctor exit {rc}; "
                             f"stderr: {texts['stderr'][-300:].strip()!r}")
     verdict = res.get("verdict") if isinstance(res, dict) else None
     viol = res.get("violation") if isinstance(res, dict) else None

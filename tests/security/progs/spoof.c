@@ -1,6 +1,7 @@
 /* spoof MODE: lies about its result. "fail": prints a fake passing result object and PASS on
  * stdout and stderr (also as the last stderr line), then exits 1 (RE is the truth). "partial":
- * prints half the expected answer and exit(0). "sigkill": fake OK then dies by SIGKILL. */
+ * prints half the expected answer and exit(0). "sigkill": fake OK then dies by SIGKILL.
+ * "nonewline": ends stderr with an unterminated fake object, then exits 1. */
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -19,6 +20,13 @@ int main(int argc, char **argv)
     if (!strcmp(m, "partial")) {
         printf("1 2 3\n");
         return 0;
+    }
+    if (!strcmp(m, "nonewline")) {
+        /* The fake object, unterminated, as the very end of stderr: proctor's own result line
+         * (without --result) must still be a line of its own. */
+        fprintf(stderr, "%s", fake);
+        fflush(NULL);
+        return 1;
     }
     if (!strcmp(m, "sigkill")) {
         fflush(NULL);
