@@ -29,6 +29,47 @@ static struct {
 
 static atomic_uint g_seq;
 
+/* /proc/self/cgroup and /proc/self/mountinfo, read once by sbx__cg_global_init. */
+static struct {
+    char *cgroup;
+    size_t cgroup_len;
+    char *mountinfo;
+    size_t mountinfo_len;
+} g_files;
+
+static char *slurp(const char *path, size_t *len)
+{
+    size_t cap = 16384, off = 0;
+    char *buf = NULL;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return NULL;
+    for (;;) {
+        if (!buf || off + 1 >= cap) {
+            if (buf)
+                cap *= 2;
+            if (cap > (4u << 20))
+                break; /* caps a pathological mount table */
+            char *n = pr_realloc(buf, cap);
+            if (!n)
+                break;
+            buf = n;
+        }
+        ssize_t r = read(fd, buf + off, cap - 1 - off);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        off += (size_t)r;
+    }
+    (void)close(fd);
+    if (buf) {
+        buf[off] = '\0';
+        *len = off;
+    }
+    return buf;
+}
+
 static int read_file(const char *path, char *buf, size_t size)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -91,7 +132,7 @@ static bool has_word(const char *list, const char *word, char sep)
  * /proc/self/cgroup. */
 static char *own_path(const char *controller)
 {
-    FILE *f = fopen("/proc/self/cgroup", "re");
+    FILE *f = g_files.cgroup ? fmemopen(g_files.cgroup, g_files.cgroup_len, "r") : NULL;
     char line[1024];
     char *res = NULL;
     if (!f)
@@ -119,7 +160,7 @@ static char *own_path(const char *controller)
  * mount's root must be "/" or a prefix of our path; we return mountpoint + (path - root). */
 static char *hier_dir(const char *controller, const char *path)
 {
-    FILE *f = fopen("/proc/self/mountinfo", "re");
+    FILE *f = g_files.mountinfo ? fmemopen(g_files.mountinfo, g_files.mountinfo_len, "r") : NULL;
     char line[4096];
     char *res = NULL;
     if (!f)
@@ -216,6 +257,8 @@ static void sweep_stale(const char *dir)
 int sbx__cg_global_init(pr_error *err)
 {
     g.version = 0;
+    g_files.cgroup = slurp("/proc/self/cgroup", &g_files.cgroup_len);
+    g_files.mountinfo = slurp("/proc/self/mountinfo", &g_files.mountinfo_len);
     /* v2 only when our own cgroup delegates the controllers we need to its children. */
     char *v2 = find_dir("");
     if (v2) {
@@ -247,6 +290,9 @@ int sbx__cg_global_init(pr_error *err)
         if (g.cpu)
             sweep_stale(g.cpu);
     }
+    pr_free(g_files.cgroup);
+    pr_free(g_files.mountinfo);
+    memset(&g_files, 0, sizeof(g_files));
     pr_log(PR_LOG_DEBUG, "event=sandbox-cgroups version=%d mem=%s pids=%s cpu=%s v2=%s", g.version,
            g.mem ? g.mem : "-", g.pids ? g.pids : "-", g.cpu ? g.cpu : "-", g.v2 ? g.v2 : "-");
     (void)err;
@@ -518,11 +564,13 @@ int sbx__cg_kill_all(const sbx__cg *cg)
     return kill_in(cg->pids) + kill_in(cg->mem) + kill_in(cg->cpu);
 }
 
+/* rmdir succeeds only on an empty cgroup: that is the check that nothing of the box is left.
+ * Busy means a task is still there (or exiting): kill everything in it and retry. */
 static void remove_dir(char **dirp, const sbx__cg *cg)
 {
     if (!*dirp)
         return;
-    for (int i = 0; i < 200; i++) {
+    for (int i = 0; i < 500; i++) {
         if (rmdir(*dirp) == 0 || errno == ENOENT)
             break;
         if (errno != EBUSY) {
@@ -532,6 +580,8 @@ static void remove_dir(char **dirp, const sbx__cg *cg)
         (void)sbx__cg_kill_all(cg);
         struct timespec ts = { 0, 1000000 };
         (void)nanosleep(&ts, NULL);
+        if (i == 499)
+            pr_log(PR_LOG_ERROR, "event=sandbox-cgroup-busy path=%s", *dirp);
     }
     pr_free(*dirp);
     *dirp = NULL;
@@ -539,9 +589,9 @@ static void remove_dir(char **dirp, const sbx__cg *cg)
 
 void sbx__cg_destroy(sbx__cg *cg)
 {
-    (void)sbx__cg_kill_all(cg);
+    /* pids first: it is the one that counts every task. */
+    remove_dir(&cg->pids, cg);
     remove_dir(&cg->v2, cg);
     remove_dir(&cg->mem, cg);
-    remove_dir(&cg->pids, cg);
     remove_dir(&cg->cpu, cg);
 }

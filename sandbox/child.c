@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/capability.h>
+#include <linux/openat2.h>
 #include <linux/seccomp.h>
 #include <net/if.h>
 #include <poll.h>
@@ -254,6 +255,12 @@ static PR_NORETURN void program_main(const sbx__plan *p)
     (void)sigprocmask(SIG_SETMASK, &none, NULL);
     if (setsid() < 0)
         box_fail(SBX__ST_STDIO, 0);
+    /* Back to the normal OOM score (the init runs at -999; raising needs no privilege). */
+    int oom = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+    if (oom >= 0) {
+        (void)!write(oom, "0", 1);
+        (void)close(oom);
+    }
     if (dup2(SBX__FD_STDIN, 0) < 0 || dup2(SBX__FD_STDOUT, 1) < 0 || dup2(SBX__FD_STDERR, 2) < 0)
         box_fail(SBX__ST_STDIO, 1);
     (void)close(SBX__FD_RELEASE);
@@ -359,7 +366,11 @@ PR_NORETURN void sbx__box_main(const sbx__plan *p)
      * directory only the caller may search stays reachable); mounts use them through
      * /oldroot/proc/self/fd/N. */
     for (size_t i = 0; i < p->nbind_srcs; i++) {
-        int fd = open(p->bind_srcs[i], O_PATH | O_CLOEXEC);
+        struct open_how how;
+        memset(&how, 0, sizeof(how));
+        how.flags = O_PATH | O_CLOEXEC;
+        how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+        int fd = (int)syscall(SYS_openat2, AT_FDCWD, p->bind_srcs[i], &how, sizeof(how));
         if (fd != SBX__FD_COUNT_END + (int)i)
             box_fail(SBX__ST_BIND_SOURCE, (int)i);
     }

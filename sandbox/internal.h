@@ -170,6 +170,11 @@ void sbx__cg_destroy(sbx__cg *cg);
 int sbx__seccomp_get(const struct sock_fprog **out, const char *profile, pr_error *err);
 bool sbx__seccomp_profile_known(const char *profile);
 void sbx__seccomp_cleanup(void);
+/* For the build-time generator (sandbox/gen/bpfgen.c) and tests. */
+size_t sbx__seccomp_nprofiles(void);
+const char *sbx__seccomp_profile_name(size_t i);
+int sbx__seccomp_compile(struct sock_fprog **out, size_t i, pr_error *err);
+void sbx__seccomp_free(struct sock_fprog *prog);
 /** Names a syscall number of an audit arch into out ("ptrace", "i386:mount", "syscall_999"). */
 void sbx__seccomp_name(char *out, size_t outsz, uint32_t arch, int nr);
 

@@ -46,6 +46,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <linux/openat2.h>
 #include <linux/seccomp.h>
 #include <net/if.h>
 #include <poll.h>
@@ -225,6 +226,41 @@ static bool dst_ok(const char *dst)
     return true;
 }
 
+/* A bind source as an absolute path without any symbolic link in it: a link planted by a
+ * submission in its work directory (work/link -> /root) must never make us bind host files into
+ * a later box. Relative paths are taken from the working directory (getcwd is canonical). The box
+ * init opens the path again with the same rule, so swapping a component for a link in between
+ * does not help either. */
+static int bind_source(char *out, size_t outsz, const char *src, pr_error *err)
+{
+    if (!src || !*src)
+        return pr_error_set(err, PR_EINVAL, "empty bind source");
+    int n;
+    if (src[0] == '/') {
+        n = snprintf(out, outsz, "%s", src);
+    } else {
+        char cwd[PATH_MAX];
+        if (!getcwd(cwd, sizeof(cwd)))
+            return pr_error_sys(err, "getcwd");
+        n = snprintf(out, outsz, "%s/%s", cwd, src);
+    }
+    if (n < 0 || (size_t)n >= outsz)
+        return pr_error_set(err, PR_EINVAL, "bind source path too long");
+    struct open_how how;
+    memset(&how, 0, sizeof(how));
+    how.flags = O_PATH | O_CLOEXEC;
+    how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+    long fd = syscall(SYS_openat2, AT_FDCWD, out, &how, sizeof(how));
+    if (fd < 0) {
+        if (errno == ELOOP)
+            return pr_error_set(err, PR_EUNSAFE,
+                                "bind source %s: a component is a symbolic link (refused)", out);
+        return pr_error_sys(err, "bind source %s", out);
+    }
+    (void)close((int)fd);
+    return 0;
+}
+
 static const char passwd_text[] = "root:x:0:0:root:/:/bin/sh\n"
                                   "box:x:1000:1000:box:/tmp:/bin/sh\n"
                                   "nobody:x:65534:65534:nobody:/nonexistent:/bin/false\n";
@@ -302,8 +338,9 @@ static int build_ops(plan_builder *b, const sbx_spec *spec, const sbx_limits *li
     for (size_t i = 0; i < spec->nbinds && b->rc == 0; i++) {
         const sbx_bind *bd = &spec->binds[i];
         char real[PATH_MAX];
-        if (!bd->src || !realpath(bd->src, real))
-            return b->rc = pr_error_sys(b->err, "bind source %s", bd->src ? bd->src : "(null)");
+        int rc = bind_source(real, sizeof(real), bd->src, b->err);
+        if (rc < 0)
+            return b->rc = rc;
         const char *dst = bd->dst ? bd->dst : real;
         if (!dst_ok(dst))
             return b->rc = pr_error_set(b->err, PR_EINVAL,
@@ -605,6 +642,11 @@ int sbx_spawn(sbx_proc **out, const sbx_spec *spec, pr_error *err)
         rc = write_proc(p->pid, "gid_map", map, err);
     if (rc == 0 && !entered)
         rc = sbx__cg_attach(&p->cg, p->pid, err);
+    /* The init shares the pages of this (possibly large) process copy-on-write and would look
+     * like the biggest task to a memory-cgroup OOM kill: keep the OOM killer on the program.
+     * -999, not -1000: the program inherits the floor and must stay killable. */
+    if (rc == 0)
+        (void)write_proc(p->pid, "oom_score_adj", "-999", NULL);
     if (rc < 0)
         goto cleanup;
     {

@@ -468,12 +468,51 @@ cleanup:
     return rc;
 }
 
+size_t sbx__seccomp_nprofiles(void)
+{
+    return NPROFILES;
+}
+
+const char *sbx__seccomp_profile_name(size_t i)
+{
+    return i < NPROFILES ? profiles[i].name : NULL;
+}
+
+int sbx__seccomp_compile(struct sock_fprog **out, size_t i, pr_error *err)
+{
+    if (i >= NPROFILES)
+        return pr_error_set(err, PR_EINVAL, "no profile %zu", i);
+    return compile(out, &profiles[i], err);
+}
+
+void sbx__seccomp_free(struct sock_fprog *prog)
+{
+    if (prog) {
+        pr_free(prog->filter);
+        pr_free(prog);
+    }
+}
+
+#ifdef SBX_HAVE_PRECOMPILED
+/* Generated at build time by sandbox/gen/bpfgen.c from the very tables above (compiling with
+ * libseccomp costs about a millisecond per profile, which `proctor sandbox` would pay on every
+ * start). */
+#include "sbx_profiles_bpf.h"
+#endif
+
 int sbx__seccomp_get(const struct sock_fprog **out, const char *profile, pr_error *err)
 {
     *out = NULL;
     for (size_t i = 0; i < NPROFILES; i++) {
         if (strcmp(profiles[i].name, profile) != 0)
             continue;
+#ifdef SBX_HAVE_PRECOMPILED
+        if (i < sizeof(sbx_precompiled) / sizeof(sbx_precompiled[0]) &&
+            strcmp(sbx_precompiled[i].name, profile) == 0) {
+            *out = &sbx_precompiled[i].prog;
+            return 0;
+        }
+#endif
         int rc = 0;
         (void)pthread_mutex_lock(&g_lock);
         if (!g_compiled[i])

@@ -192,6 +192,7 @@ static int run_capture(char *buf, size_t bufsz, sbx_spec *s)
     int out[2];
     T_EQ_INT(pipe(out), 0);
     s->stdout_fd = out[1];
+    s->stderr_fd = out[1];
     sbx_result r;
     pr_error err = { 0 };
     int rc = sbx_run(&r, s, &err);

@@ -239,6 +239,50 @@ static void test_binds_chdir_env(void)
     rmdir(dir);
 }
 
+/* --result never replaces or follows what is already at the path: a device stays a device, a
+ * symlink is refused and its target untouched. */
+static void test_result_path_safety(void)
+{
+    out o;
+    const char *devnull[] = { "sandbox", "--result", "/dev/null", "--", "/bin/true", NULL };
+    run(&o, NULL, devnull);
+    T_EQ_INT(o.status, 0);
+    struct stat st;
+    T_EQ_INT(stat("/dev/null", &st), 0);
+    T_TRUE(S_ISCHR(st.st_mode));
+
+    char dir[] = "/tmp/sbx_cli_res_XXXXXX";
+    T_TRUE(mkdtemp(dir) != NULL);
+    char canary[4200], link[4200];
+    snprintf(canary, sizeof(canary), "%s/canary", dir);
+    snprintf(link, sizeof(link), "%s/result.json", dir);
+    FILE *f = fopen(canary, "w");
+    fputs("canary\n", f);
+    fclose(f);
+    T_EQ_INT(symlink(canary, link), 0);
+    const char *viasym[] = { "sandbox", "--result", link, "--", "/bin/true", NULL };
+    run(&o, NULL, viasym);
+    T_EQ_INT(o.status, 1);
+    char buf[64] = { 0 };
+    f = fopen(canary, "r");
+    T_TRUE(fgets(buf, sizeof(buf), f) != NULL);
+    fclose(f);
+    T_EQ_STR(buf, "canary\n");
+    unlink(link);
+    unlink(canary);
+
+    /* A bind source with a symbolic link in it is refused (a planted work/link -> /root). */
+    T_EQ_INT(symlink("/root", link), 0);
+    char bind[4300];
+    snprintf(bind, sizeof(bind), "%s:/data", link);
+    const char *sym[] = { "sandbox", "--ro", bind, "--", "/bin/ls", "/data", NULL };
+    run(&o, NULL, sym);
+    T_NE_INT(o.status, 0);
+    T_EQ_STR(o.out, "");
+    unlink(link);
+    rmdir(dir);
+}
+
 static void test_usage(void)
 {
     out o;
@@ -297,5 +341,6 @@ int main(void)
     test_limits_and_violation();
     test_binds_chdir_env();
     test_usage();
+    test_result_path_safety();
     return 0;
 }
