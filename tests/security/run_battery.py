@@ -310,7 +310,17 @@ class Fixtures:
             self.libc = None
         self.hostname = socket.gethostname()
         self.killed_proctors = []
+        self.state_file = None
         self.t_real, self.t_mono = time.time(), time.monotonic()
+
+    def record_pid(self, pid):
+        """Remembers a proctor pid for the final cgroup check (security_leftovers)."""
+        if self.state_file:
+            try:
+                with open(self.state_file, "a", encoding="ascii") as f:
+                    f.write(f"pid {pid}\n")
+            except OSError:
+                pass
 
     def subst(self, s, work):
         return (s.replace("{WORK}", "/box")
@@ -528,6 +538,7 @@ def run_case(case, fx, proctor, verbose):
                              preexec_fn=preexec)
     except OSError as e:
         return False, f"cannot start proctor: {e}", [repro]
+    fx.record_pid(p.pid)
     for name, (cap, w) in captures.items():
         os.close(w)
         cap.start()
@@ -850,7 +861,7 @@ def leftovers(bin_dir):
     build's groups copied (recorded by inode: a running process keeps its inode alive, so the
     number cannot have been reused). Reports only: it never signals anything, because other
     builds may run boxes at the same time."""
-    recorded = set()
+    recorded, pids = set(), set()
     sd = state_dir(bin_dir)
     try:
         names = os.listdir(sd)
@@ -860,8 +871,11 @@ def leftovers(bin_dir):
         try:
             with open(os.path.join(sd, n), encoding="ascii") as f:
                 for line in f:
-                    dev, ino = line.split()
-                    recorded.add((int(dev), int(ino)))
+                    a, b = line.split()
+                    if a == "pid":
+                        pids.add(int(b))
+                    else:
+                        recorded.add((int(a), int(b)))
         except (OSError, ValueError):
             continue
     bad = []
@@ -874,6 +888,14 @@ def leftovers(bin_dir):
             bad.append(f"pid {pid} uid {uid} state {state} exe {exe} cmd {cmd[:80]!r}")
     for line in bad:
         log("FAIL leftover process of this battery: " + line)
+    # Cgroups of every proctor run of this build must be gone (those of runs killed on purpose
+    # are swept by the next run's start-up, which the group checked already).
+    dirs = cgroup_dirs()
+    for pid in sorted(pids):
+        for d in cgroups_named_after(pid, dirs):
+            bad.append(d)
+            log(f"FAIL leftover cgroup of proctor pid {pid}: {d}{describe_tasks([d])}")
+    log(f"checked {len(recorded)} executables and {len(pids)} proctor runs of this battery")
     for n in names:
         try:
             os.unlink(os.path.join(sd, n))
@@ -927,8 +949,8 @@ def main():
     fx = Fixtures(a.group, bin_dir)
     try:
         os.makedirs(state_dir(bin_dir), exist_ok=True)
-        with open(os.path.join(state_dir(bin_dir), f"{a.group}-{os.getpid()}"), "w",
-                  encoding="ascii") as f:
+        fx.state_file = os.path.join(state_dir(bin_dir), f"{a.group}-{os.getpid()}")
+        with open(fx.state_file, "w", encoding="ascii") as f:
             for dev, ino in sorted(fx.inodes):
                 f.write(f"{dev} {ino}\n")
     except OSError as e:
