@@ -554,9 +554,12 @@ def run_case(case, fx, proctor, verbose):
     probe_err = None
     if "cgprobe" in dv:
         # Proves the leftover check below can see this box's cgroups at all (naming contract:
-        # the directory names carry the proctor pid).
-        time.sleep(float(dv["cgprobe"]) / 1000 if dv["cgprobe"] != "1" else 0.4)
-        if p.poll() is None and not cgroups_named_after(p.pid, cgroup_dirs()):
+        # the directory names carry the proctor pid). Polls while proctor runs.
+        seen = False
+        while p.poll() is None and not seen:
+            seen = bool(cgroups_named_after(p.pid, cgroup_dirs()))
+            time.sleep(0.05)
+        if not seen:
             probe_err = ("no cgroup named after proctor pid %d while the box ran: the leftover "
                          "check would be blind (battery assumption broken)" % p.pid)
     if "killproctor" in dv:
