@@ -500,6 +500,7 @@ def run_case(case, fx, proctor, verbose):
     elif stdin_mode == "pty":
         pty_master, slave = os.openpty()
         stdin_arg = slave
+        tty_before = termios.tcgetattr(pty_master)
     captures, files = {}, []
     outs = {}
     for name, path in (("stdout", out_path), ("stderr", err_path)):
@@ -581,7 +582,12 @@ def run_case(case, fx, proctor, verbose):
     if stdin_keep is not None:
         os.close(stdin_keep)
     injected = b""
+    tty_changed = False
     if pty_master is not None:
+        try:
+            tty_changed = termios.tcgetattr(pty_master) != tty_before
+        except termios.error:
+            pass
         os.set_blocking(pty_master, False)
         try:
             injected = os.read(pty_master, 4096)
@@ -635,6 +641,7 @@ def run_case(case, fx, proctor, verbose):
             if verdict not in m.group(1).split("|"):
                 continue
             chk = m.group(2)
+        texts["tty_changed"] = tty_changed
         err = check_one(chk, res or {}, verdict, viol, texts, work, injected, fx)
         if err:
             failures.append(err)
@@ -821,6 +828,8 @@ def check_one(chk, res, verdict, viol, texts, work, injected, fx):
         return check_mountinfo(texts["stdout"], fx)
     if chk == "oomvictim":
         return check_oom_victim(texts["proctor_pid"])
+    if chk == "ttyintact":
+        return "the box changed the runner's terminal settings" if texts["tty_changed"] else None
     if chk == "noinject":
         return (f"TIOCSTI injected {injected!r} into the runner's terminal") if injected else None
     if chk == "canary":

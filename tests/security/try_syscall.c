@@ -50,6 +50,7 @@
 #include <sys/uio.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -532,6 +533,15 @@ int main(int argc, char **argv)
         return report(mknod("/tmp/sda", S_IFBLK | 0600, makedev(8, 0)));
     if (!strcmp(a, "tiocsti") && argc == 3)
         return do_tiocsti(atoi(argv[2]));
+    if (!strcmp(a, "tcsets") && argc == 3) {
+        /* Turns echo off on an inherited terminal: it belongs to the runner, not the box. */
+        struct termios t;
+        int fd = atoi(argv[2]);
+        if (tcgetattr(fd, &t) < 0)
+            return report(-1);
+        t.c_lflag &= ~(tcflag_t)(ECHO | ICANON);
+        return report(tcsetattr(fd, TCSANOW, &t));
+    }
     if (!strcmp(a, "tioclinux") && argc == 3) {
         char sub = 3; /* TIOCL_PASTESEL */
         return report(ioctl(atoi(argv[2]), TIOCLINUX, &sub));
