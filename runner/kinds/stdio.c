@@ -75,6 +75,7 @@
 #define STDIO_GEN_ARG_MAX     128
 #define STDIO_STDERR_TAIL     600
 #define STDIO_TOOL_SOURCE_MAX (4 * 1024 * 1024)
+#define STDIO_INPUT_MAX       ((size_t)1 << 31) /* bytes of an input hashed for a reference */
 
 typedef enum tool_rt {
     TOOL_NONE = 0,
@@ -546,8 +547,8 @@ static void hex_of(char out[65], const unsigned char md[32])
     out[64] = '\0';
 }
 
-/* SHA-256 over NUL-separated parts, plus the contents of fd (>= 0) at the end. */
-static int key_of(char out[65], const char *const *parts, int fd, pr_error *err)
+/* SHA-256 over NUL-separated parts, plus the contents of fd (>= 0, at most max bytes). */
+static int key_of(char out[65], const char *const *parts, int fd, size_t max, pr_error *err)
 {
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     unsigned char md[32];
@@ -577,8 +578,8 @@ static int key_of(char out[65], const char *const *parts, int fd, pr_error *err)
         if (n == 0)
             break;
         total += (size_t)n;
-        if (total > STDIO_TOOL_SOURCE_MAX) {
-            rc = pr_error_set(err, PR_ELIMIT, "a pack program is larger than 4 MiB");
+        if (total > max) {
+            rc = pr_error_set(err, PR_ELIMIT, "a hashed file is larger than %zu bytes", max);
             goto cleanup;
         }
         if (EVP_DigestUpdate(ctx, buf, (size_t)n) != 1) {
@@ -696,7 +697,7 @@ static int tool_prepare(char *dir_out, char key_out[65], const stdio_state *s, c
         rc = pr_error_sys(err, "%s/%s: open", s->dir, t->source);
         goto cleanup;
     }
-    rc = key_of(key_out, parts, src, err);
+    rc = key_of(key_out, parts, src, STDIO_TOOL_SOURCE_MAX, err);
     if (rc < 0)
         goto cleanup;
     (void)fmtbuf(dir_out, PATH_MAX, "%s/tool-%s", root, key_out);
@@ -929,7 +930,7 @@ static int prepare(prep *p, const stdio_state *s, const pr_grading *g, pr_error 
             for (size_t j = 0; t->gen[j]; j++)
                 parts[k++] = t->gen[j];
             parts[k] = NULL;
-            if (key_of(key, parts, -1, &e) < 0) {
+            if (key_of(key, parts, -1, 0, &e) < 0) {
                 rc = pr_error_set(err, e.code, "%s", e.msg);
                 goto cleanup;
             }
@@ -944,14 +945,14 @@ static int prepare(prep *p, const stdio_state *s, const pr_grading *g, pr_error 
             char ikey[65], key[65];
             int in = open(p->input[i], O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
             const char *kp[] = { "proctor-stdio-input-bytes/1", NULL };
-            if (in < 0 || key_of(ikey, kp, in, &e) < 0) {
+            if (in < 0 || key_of(ikey, kp, in, STDIO_INPUT_MAX, &e) < 0) {
                 (void)fmtbuf(twhy, sizeof(twhy), "%s: cannot read the input", p->input[i]);
                 tfail = twhy;
             }
             pr_close(&in);
             if (!tfail) {
                 const char *parts[] = { "proctor-stdio-expected/1", p->ref_key, ikey, NULL };
-                if (key_of(key, parts, -1, &e) < 0) {
+                if (key_of(key, parts, -1, 0, &e) < 0) {
                     rc = pr_error_set(err, e.code, "%s", e.msg);
                     goto cleanup;
                 }
@@ -965,6 +966,8 @@ static int prepare(prep *p, const stdio_state *s, const pr_grading *g, pr_error 
             }
         }
         if (tfail) {
+            pr_log(PR_LOG_WARN, "job=%s event=stdio_prepare_failed test=%zu reason=\"%s\"",
+                   g->job_id ? g->job_id : "-", i, tfail);
             p->fail[i] = pr_strdup(tfail);
             if (!p->fail[i]) {
                 rc = pr_error_set(err, PR_ENOMEM, "out of memory");
