@@ -1208,6 +1208,8 @@ static int grade_all(worker_args *a)
             need_ref = need_ref || t->has_ratio;
             continue;
         }
+        if (g->progress)
+            g->progress(g->payload, "test", g->challenge->tests[i].name);
         rc = ensure_server(j, &why, err);
         if (rc < 0)
             goto cleanup;
@@ -1237,6 +1239,13 @@ static int grade_all(worker_args *a)
             (void)pr_buf_printf(&o->msg, " (note: %s)", j->srv.ended);
     }
     if (need_load) {
+        if (g->progress) {
+            char d[160];
+            (void)snprintf(d, sizeof(d), "load phase: %.0f req/s for %.1f s after %.1f s warm-up",
+                           s->rate_rps, (double)s->duration_ms / 1000.0,
+                           (double)s->warmup_ms / 1000.0);
+            g->progress(g->payload, "test", d);
+        }
         rc = session_load(j, &sum, err);
         if (rc < 0)
             goto cleanup;
@@ -1249,6 +1258,8 @@ static int grade_all(worker_args *a)
     bool have_ref = false;
     if (need_ref && sum.ran && strcmp(s->ref_mode, "off") != 0) {
         pr_error rerr = { 0 };
+        if (g->progress)
+            g->progress(g->payload, "test", "reference solution (measured once per pack digest)");
         if (reference_values(j, ref, &ref_info, &rerr) == 0) {
             have_ref = true;
         } else {

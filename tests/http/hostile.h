@@ -118,7 +118,7 @@ static void *hs_conn_main(void *arg)
                 if (phase < 200.0)
                     usleep((useconds_t)((200.0 - phase) * 1000.0));
             }
-                /* fall through */
+                __attribute__((fallthrough));
             case HS_OK:
                 if (chunked) {
                     static const char rsp[] = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
