@@ -1158,6 +1158,10 @@ static void run_checker(grader *gr, size_t i, int slot, const char *out_path, ou
     o->points = v.score * meta->points;
     msg_add(o, "%s", v.message);
 cleanup:
+    if (resfd >= 0)
+        (void)unlink(res_path);
+    if (errfd >= 0)
+        (void)unlink(err_path);
     pr_close(&resfd);
     pr_close(&errfd);
     (void)pr_rm_rf(dir);
@@ -1170,7 +1174,7 @@ static void run_one(grader *gr, size_t i, int slot)
     const pr_test_meta *meta = &g->challenge->tests[i];
     const prep *p = gr->p;
     outcome *o = &gr->out[i];
-    char out_path[PATH_MAX], err_path[PATH_MAX];
+    char out_path[PATH_MAX] = "", err_path[PATH_MAX] = "";
     int in = -1, out = -1, errfd = -1, exp = -1;
     pr_run_plan plan;
 
@@ -1276,9 +1280,14 @@ static void run_one(grader *gr, size_t i, int slot)
     pr_free(cr);
 cleanup:
     pr_close(&in);
+    pr_close(&exp);
+    /* The output files can be large: drop them as soon as the test is judged. */
+    if (out >= 0)
+        (void)unlink(out_path);
+    if (errfd >= 0)
+        (void)unlink(err_path);
     pr_close(&out);
     pr_close(&errfd);
-    pr_close(&exp);
 }
 
 typedef struct worker {
