@@ -1068,9 +1068,13 @@ static int check_op(const char *op, const json_t *want_t, const json_t *target, 
                     pr_buf *why, pr_error *err)
 {
     json_t *want = NULL;
-    int rc = pr_tmpl_expand_json(&want, want_t, ctx->vars, &ctx->rng, err);
-    if (rc < 0)
-        return rc;
+    pr_error terr = { 0 };
+    int rc = pr_tmpl_expand_json(&want, want_t, ctx->vars, &ctx->rng, &terr);
+    if (rc < 0) {
+        /* A variable that was never captured: the step fails, the run goes on. */
+        (void)pr_buf_printf(why, "%s: cannot evaluate the expected value: %s", op, terr.msg);
+        return 0;
+    }
     int ok = 1;
     if (strcmp(op, "exists") == 0) {
         ok = json_is_true(want) == (target != NULL);
@@ -1360,8 +1364,13 @@ static int check_response(const json_t *st, const pr_httpc_resp *r, pr_scn_ctx *
         }
         if (eq) {
             pr_buf want = PR_BUF_INIT(16384);
-            rc = pr_tmpl_expand(&want, json_string_value(eq), ctx->vars, &ctx->rng, err);
-            if (rc == 0 && strcmp(want.ptr ? want.ptr : "", got) != 0) {
+            pr_error terr = { 0 };
+            rc = pr_tmpl_expand(&want, json_string_value(eq), ctx->vars, &ctx->rng, &terr);
+            if (rc < 0) {
+                (void)pr_buf_printf(why, "header %s: cannot evaluate the expected value: %s", key,
+                                    terr.msg);
+                rc = 0;
+            } else if (strcmp(want.ptr ? want.ptr : "", got) != 0) {
                 (void)pr_buf_printf(why, "header %s: expected \"%.200s\", got \"%.200s\"", key,
                                     want.ptr ? want.ptr : "", got);
                 rc = 0;

@@ -23,7 +23,8 @@ typedef enum hs_mode {
     HS_ENDLESS,   /* a chunked body that never ends */
     HS_MIDCLOSE,  /* promises 100 bytes, sends 3, closes */
     HS_BIGHEADER, /* a 1 MB header */
-    HS_STALL      /* like HS_OK, but every 1000 ms the server stops for 200 ms */
+    HS_STALL,     /* like HS_OK, but every 1000 ms the server stops for 200 ms */
+    HS_JSON       /* answers a fixed JSON document with a Location header */
 } hs_mode;
 
 typedef struct hs_server {
@@ -111,6 +112,19 @@ static void *hs_conn_main(void *arg)
                 free(big);
                 hs_write_all(c->fd, "\r\nContent-Length: 0\r\n\r\n", 23);
                 goto out;
+            }
+            case HS_JSON: {
+                static const char doc[] =
+                    "{\"items\":[{\"id\":\"a\",\"n\":1},{\"id\":\"b\",\"n\":2},"
+                    "{\"id\":\"c\",\"n\":3}],\"next\":null,\"name\":\"Widget 7\","
+                    "\"price\":12.5}";
+                char rsp[512];
+                int n = snprintf(rsp, sizeof(rsp),
+                                 "HTTP/1.1 201 Created\r\nContent-Type: application/json\r\n"
+                                 "Location: /things/a\r\nContent-Length: %zu\r\n\r\n%s",
+                                 sizeof(doc) - 1, doc);
+                hs_write_all(c->fd, rsp, (size_t)n);
+                break;
             }
             case HS_STALL: {
                 double ms = hs_elapsed_ms(s);
