@@ -53,7 +53,7 @@ int pr_hmac_sha256_hex(char out[65], const char *key, const void *data, size_t l
     if (!HMAC(EVP_sha256(), key, (int)strlen(key), data, len, mac, &mlen) || mlen != 32)
         return PR_EINTERNAL;
     static const char hex[] = "0123456789abcdef";
-    for (unsigned i = 0; i < 32; i++) {
+    for (size_t i = 0; i < 32; i++) {
         out[2 * i] = hex[mac[i] >> 4];
         out[2 * i + 1] = hex[mac[i] & 15];
     }

@@ -11,13 +11,14 @@ int pr_daemon_run(const char *config_path, pr_error *err);
 
 static void serve_usage(FILE *f)
 {
-    fputs("usage: proctor serve [--config FILE]\n"
-          "\n"
-          "Run the grading daemon: spool directory, HTTP API and git watch on one event loop.\n"
-          "FILE defaults to ./proctor.json; see proctor.example.json for every key.\n"
-          "Signals: SIGTERM/SIGINT stop gracefully (grace_s), SIGHUP reloads tokens and "
-          "challenges.\n",
-          f);
+    (void)fputs(
+        "usage: proctor serve [--config FILE]\n"
+        "\n"
+        "Run the grading daemon: spool directory, HTTP API and git watch on one event loop.\n"
+        "FILE defaults to ./proctor.json; see proctor.example.json for every key.\n"
+        "Signals: SIGTERM/SIGINT stop gracefully (grace_s), SIGHUP reloads tokens and "
+        "challenges.\n",
+        f);
 }
 
 int pr_cli_serve(int argc, char **argv)
@@ -32,20 +33,20 @@ int pr_cli_serve(int argc, char **argv)
             serve_usage(stdout);
             return 0;
         } else {
-            fprintf(stderr, "proctor serve: unknown option '%s'\n", argv[i]);
+            (void)fprintf(stderr, "proctor serve: unknown option '%s'\n", argv[i]);
             serve_usage(stderr);
             return 2;
         }
     }
     pr_error err = { 0 };
     if (pr_git_global_init(&err) < 0) {
-        fprintf(stderr, "proctor serve: %s\n", err.msg);
+        (void)fprintf(stderr, "proctor serve: %s\n", err.msg);
         return 2;
     }
     int rc = pr_daemon_run(config, &err);
     pr_git_global_cleanup();
     if (rc < 0) {
-        fprintf(stderr, "proctor serve: %s\n", err.msg);
+        (void)fprintf(stderr, "proctor serve: %s\n", err.msg);
         return 2;
     }
     return rc;

@@ -321,7 +321,7 @@ int pr_config_parse(pr_config **out, const char *text, size_t len, const char *p
     c->repo_bytes = 256ull << 20;
     c->repo_files = 20000;
     c->queue_length = 1000;
-    c->body_bytes = 64 * 1024;
+    c->body_bytes = (size_t)64 * 1024;
     c->header_bytes = 8192;
     c->request_timeout_s = 10;
     c->idle_timeout_s = 30;

@@ -13,7 +13,7 @@
 #include "proctor/common.h"
 #include "proctor/job.h"
 
-#define JOB_FILE_MAX (64u * 1024u)
+#define JOB_FILE_MAX ((size_t)64 * 1024)
 
 int pr_spool_init(const char *spool, pr_error *err)
 {
@@ -106,6 +106,10 @@ int pr_spool_job_parse(pr_spool_job *out, const json_t *obj, pr_error *err)
         rc = job_str(&j.source, obj, "source", false, 16, err);
     if (rc < 0)
         goto cleanup;
+    if (!j.repo || !j.challenge) {
+        rc = pr_error_set(err, PR_EINVAL, "repo and challenge are required");
+        goto cleanup;
+    }
     if (!pr_config_pack_id_valid(j.challenge)) {
         rc = pr_error_set(err, PR_EINVAL, "challenge: not a valid pack id");
         goto cleanup;

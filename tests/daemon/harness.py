@@ -79,20 +79,28 @@ def make_repo(path, files=None, message="solution"):
     return path
 
 
-def sandbox_procs():
-    """Processes running as a box uid (the sandbox maps box users to uids >= 100000)."""
+def sandbox_procs(root=None):
+    """Processes running as a box uid (the sandbox maps box users to uids >= 100000). With root,
+    only boxes of this test: their mount table binds job directories from under root (other
+    programs on the machine may run sandboxes of their own at the same time)."""
     out = []
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
             continue
         try:
             with open("/proc/%s/status" % pid) as f:
+                uid = -1
                 for line in f:
                     if line.startswith("Uid:"):
                         uid = int(line.split()[1])
-                        if uid >= 100000:
-                            out.append((int(pid), uid))
                         break
+            if uid < 100000:
+                continue
+            if root is not None:
+                with open("/proc/%s/mountinfo" % pid) as f:
+                    if root not in f.read():
+                        continue
+            out.append((int(pid), uid))
         except OSError:
             pass
     return out

@@ -331,13 +331,13 @@ def drop_job(spool, name, job):
     os.rename(tmp, os.path.join(spool, "incoming", name))
 
 
-def wait_no_sandbox(timeout=15):
+def wait_no_sandbox(root, timeout=15):
     deadline = time.time() + timeout
     while time.time() < deadline:
-        if not sandbox_procs():
+        if not sandbox_procs(root):
             return
         time.sleep(0.2)
-    fail("sandbox processes left: %r" % sandbox_procs())
+    fail("sandbox processes left: %r" % sandbox_procs(root))
 
 
 def test_crash(root):
@@ -358,7 +358,7 @@ def test_crash(root):
     before = {n: open(os.path.join(d.spool, "reports", n)).read()
               for n in d.spool_files("reports")}
     d.kill9()
-    wait_no_sandbox()
+    wait_no_sandbox(root)
     d.start()
     deadline = time.time() + 180
     while time.time() < deadline:
@@ -389,7 +389,7 @@ def test_crash(root):
         with open(os.path.join(d.spool, "reports", n)) as f:
             check(f.read() == text, "report %s rewritten after the restart" % n)
     check(d.stop() == 0, "exit status")
-    wait_no_sandbox()
+    wait_no_sandbox(root)
 
 
 def test_watch(root):
@@ -539,7 +539,7 @@ def test_signals(root):
     check(left | done == set(ids), "jobs lost at SIGTERM: running %r reports %r" % (left, done))
     check(not (left & done), "a job both done and requeued")
     check(len(done) >= 1, "running jobs were allowed to finish")
-    wait_no_sandbox()
+    wait_no_sandbox(root)
     # Grace 0: running jobs are requeued instead of finishing.
     d.cfg["grace_s"] = 0
     d.write_config()
@@ -561,7 +561,7 @@ def test_signals(root):
     for jid in ids2:
         d.wait_done(jid, token=new_tok)
     check(d.stop() == 0, "exit status")
-    wait_no_sandbox()
+    wait_no_sandbox(root)
 
     # Low disk: with min_free_mb above the free space a job is deferred, not started; it runs
     # after a restart with a sane threshold.
