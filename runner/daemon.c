@@ -653,8 +653,9 @@ static void work_cb(uv_work_t *req)
         pr_buf tail = PR_BUF_INIT(LOG_TAIL_MAX);
         size_t i;
         const json_t *m;
-        json_array_foreach (w->errors, i, m)
+        json_array_foreach (w->errors, i, m) {
             (void)pr_buf_printf(&tail, "attempt %zu: %s\n", i + 1, json_string_value(m));
+        }
         (void)pr_buf_printf(&tail, "attempt %d: %s\n", w->job.attempts + 1, w->fail_msg);
         const char *blog =
             json_string_value(json_object_get(json_object_get(w->report, "build"), "log"));

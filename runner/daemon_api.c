@@ -241,8 +241,9 @@ static void handle_challenges(pr_daemon *d, pr_http_conn *c)
     json_t *arr = json_array();
     const char *key;
     json_t *v;
-    json_object_foreach (d->challenges, key, v)
+    json_object_foreach (d->challenges, key, v) {
         (void)json_array_append(arr, v);
+    }
     json_t *o = json_pack("{s:o}", "challenges", arr);
     if (!o) {
         pr_http_respond_error(c, 500, NULL, "out of memory");

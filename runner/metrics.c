@@ -38,8 +38,9 @@ void pr_metrics_job(pr_metrics *m, const json_t *report, double seconds)
     const json_t *tests = json_object_get(report, "tests");
     size_t i;
     const json_t *t;
-    json_array_foreach (tests, i, t)
+    json_array_foreach (tests, i, t) {
         count_verdict(m, json_string_value(json_object_get(t, "verdict")));
+    }
     const char *bv =
         json_string_value(json_object_get(json_object_get(report, "build"), "verdict"));
     if (bv && strcmp(bv, "IE") == 0)
