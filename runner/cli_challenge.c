@@ -423,7 +423,7 @@ int pr_cli_challenge(int argc, char **argv)
             return 0;
         default:
             fprintf(stderr, "proctor challenge: unknown or incomplete option '%s'\n\n",
-                    argv[optind]);
+                    argv[optind] ? argv[optind] : "");
             usage(stderr);
             return 2;
         }
