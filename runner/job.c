@@ -303,6 +303,8 @@ static int make_job_dir(job_state *js, pr_error *err)
     (void)snprintf(js->scratch, sizeof(js->scratch), "%s/scratch", js->dir);
     if (mkdir(js->scratch, 0700) != 0)
         return pr_error_sys(err, "mkdir %s", js->scratch);
+    if (js->env->keep_work)
+        progress(js, "fetch", "job directory %s (kept)", js->dir);
     return 0;
 }
 
