@@ -163,8 +163,8 @@ static void excerpt(rd *r, char *out, size_t *out_len)
 {
     size_t o = 0;
     if (r->col > r->ctxlen) {
-        memcpy(out, "...", 3);
-        o = 3;
+        for (; o < 3; o++)
+            out[o] = '.';
     }
     for (size_t i = 0; i < r->ctxlen; i++)
         out[o++] = (char)r->ctx[(r->ctxstart + i) % CTX_KEEP];
@@ -176,8 +176,8 @@ static void excerpt(rd *r, char *out, size_t *out_len)
         r->pos++;
     }
     if (o >= PR_CMP_EXCERPT_MAX && rd_peek(r) >= 0 && rd_peek(r) != '\n') {
-        memcpy(out + o, "...", 3);
-        o += 3;
+        for (int k = 0; k < 3; k++)
+            out[o++] = '.';
     }
     *out_len = o;
 }
@@ -332,6 +332,31 @@ static bool within(double exp, double got, double abs_tol, double rel_tol)
     return d <= abs_tol || d <= rel_tol * fabs(exp);
 }
 
+/* Float mode, when the expected token is complete: 1 when it is a number and the output's
+ * token matches it, -1 (difference recorded) when it is a number and does not, 0 when the
+ * expected token is not a number (compare bytes). */
+static int cmp_float_token(pr_cmp_result *res, rd *e, rd *g, const pr_cmp_spec *spec,
+                           const char *ta, size_t na, const char *tb, size_t nb, bool more_b)
+{
+    double x, y;
+    if (!parse_number(ta, na, &x))
+        return 0;
+    if (more_b || !parse_number(tb, nb, &y)) {
+        set_diff(res, e, g, "expected a number");
+        return -1;
+    }
+    if (!within(x, y, spec->abs_tol, spec->rel_tol)) {
+        char why[160];
+        (void)snprintf(why, sizeof(why),
+                       "the number differs beyond tolerance (abs %g, rel %g): expected %.17g, "
+                       "got %.17g",
+                       spec->abs_tol, spec->rel_tol, x, y);
+        set_diff(res, e, g, why);
+        return -1;
+    }
+    return 1;
+}
+
 static void cmp_tokens(pr_cmp_result *res, rd *e, rd *g, const pr_cmp_spec *spec)
 {
     char ta[PR_CMP_TOKEN_MAX], tb[PR_CMP_TOKEN_MAX];
@@ -356,23 +381,11 @@ static void cmp_tokens(pr_cmp_result *res, rd *e, rd *g, const pr_cmp_spec *spec
         size_t na = read_token(e, ta, &more_a);
         size_t nb = read_token(g, tb, &more_b);
         if (spec->mode == PR_CMP_FLOAT && !more_a) {
-            double x, y;
-            if (parse_number(ta, na, &x)) {
-                if (more_b || !parse_number(tb, nb, &y)) {
-                    set_diff(res, e, g, "expected a number");
-                    return;
-                }
-                if (!within(x, y, spec->abs_tol, spec->rel_tol)) {
-                    char why[160];
-                    (void)snprintf(why, sizeof(why),
-                                   "the number differs beyond tolerance (abs %g, rel %g): "
-                                   "expected %.17g, got %.17g",
-                                   spec->abs_tol, spec->rel_tol, x, y);
-                    set_diff(res, e, g, why);
-                    return;
-                }
+            int f = cmp_float_token(res, e, g, spec, ta, na, tb, nb, more_b);
+            if (f < 0)
+                return;
+            if (f > 0)
                 continue;
-            }
         }
         if (na != nb || memcmp(ta, tb, na) != 0 || more_a != more_b) {
             set_diff(res, e, g, "the tokens differ");

@@ -74,7 +74,7 @@
 #define STDIO_GEN_ARGS_MAX    16
 #define STDIO_GEN_ARG_MAX     128
 #define STDIO_STDERR_TAIL     600
-#define STDIO_TOOL_SOURCE_MAX (4 * 1024 * 1024)
+#define STDIO_TOOL_SOURCE_MAX ((size_t)4 * 1024 * 1024)
 #define STDIO_INPUT_MAX       ((size_t)1 << 31) /* bytes of an input hashed for a reference */
 
 typedef enum tool_rt {
@@ -114,6 +114,13 @@ static bool fmtbuf(char *out, size_t outsz, const char *fmt, ...)
     int n = vsnprintf(out, outsz, fmt, ap);
     va_end(ap);
     return n < 0 || (size_t)n >= outsz;
+}
+
+/* A thread-safe description of an errno value (strerror is not). */
+static const char *errdesc(int e)
+{
+    const char *d = strerrordesc_np(e);
+    return d ? d : "unknown error";
 }
 
 /* ---- parsing ------------------------------------------------------------------------------ */
@@ -252,7 +259,7 @@ static int parse_pack_path(char **out, const json_t *v, const char *dir, const c
                           : e == ELOOP  ? "a symlink (refused)"
                           : e == EXDEV  ? "outside the pack (refused)"
                           : e == EINVAL ? "not a regular file"
-                                        : strerror(e);
+                                        : errdesc(e);
         char g[96];
         describe(g, sizeof(g), v);
         return pr_error_set(err, PR_EINVAL,
@@ -541,8 +548,8 @@ static void hex_of(char out[65], const unsigned char md[32])
 {
     static const char hx[] = "0123456789abcdef";
     for (int i = 0; i < 32; i++) {
-        out[2 * i] = hx[md[i] >> 4];
-        out[2 * i + 1] = hx[md[i] & 15];
+        out[(size_t)2 * i] = hx[md[i] >> 4];
+        out[(size_t)2 * i + 1] = hx[md[i] & 15];
     }
     out[64] = '\0';
 }
@@ -660,7 +667,7 @@ static int tool_run(sbx_result *res, const char *const *argv, const char *profil
     return sbx_run(res, &spec, err);
 }
 
-static const sbx_limits tool_limits = { 60000, 120000, 1024, 32, 512 * 1024, 64, 256, 0 };
+static const sbx_limits tool_limits = { 60000, 120000, 1024, 32, 524288, 64, 256, 0 };
 
 /* Reads the last bytes of a small file (stderr of a tool) into out as one cleaned line. */
 static void tail_of(const char *path, char *out, size_t outsz)
@@ -844,6 +851,57 @@ static void prep_free(prep *p, size_t n)
     pr_free(p->tool_fail);
 }
 
+/* Makes the generated input and/or reference output of test i. A failure of the pack's
+ * programs is written to twhy (the test becomes IE); < 0 only for infrastructure errors. */
+static int prepare_test(prep *p, const stdio_state *s, size_t i, int slot, char *twhy,
+                        size_t twhysz, pr_error *err)
+{
+    const stdio_test *t = &s->tests[i];
+    pr_error e = { 0 };
+
+    twhy[0] = '\0';
+    if (t->gen) {
+        const char *parts[STDIO_GEN_ARGS_MAX + 4];
+        size_t k = 0;
+        char key[65];
+        parts[k++] = "proctor-stdio-input/1";
+        parts[k++] = p->gen_key;
+        for (size_t j = 0; t->gen[j]; j++)
+            parts[k++] = t->gen[j];
+        parts[k] = NULL;
+        if (key_of(key, parts, -1, 0, &e) < 0) {
+            return pr_error_set(err, e.code, "%s", e.msg);
+        }
+        (void)fmtbuf(p->input[i], PATH_MAX, "%s/in-%s", p->root, key);
+        if (!is_file(p->input[i]) && tool_produce(p->input[i], p->gen_prog, s->gen.rt, t->gen, NULL,
+                                                  slot, "generator", &e) < 0) {
+            (void)fmtbuf(twhy, twhysz, "%s", e.msg);
+        }
+    }
+    if (!twhy[0] && t->expected_ref) {
+        char ikey[65], key[65];
+        int in = open(p->input[i], O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        const char *kp[] = { "proctor-stdio-input-bytes/1", NULL };
+        if (in < 0 || key_of(ikey, kp, in, STDIO_INPUT_MAX, &e) < 0) {
+            (void)fmtbuf(twhy, twhysz, "%s: cannot read the input", p->input[i]);
+        }
+        pr_close(&in);
+        if (!twhy[0]) {
+            const char *parts[] = { "proctor-stdio-expected/1", p->ref_key, ikey, NULL };
+            if (key_of(key, parts, -1, 0, &e) < 0) {
+                return pr_error_set(err, e.code, "%s", e.msg);
+            }
+            (void)fmtbuf(p->expected[i], PATH_MAX, "%s/out-%s", p->root, key);
+            if (!is_file(p->expected[i]) &&
+                tool_produce(p->expected[i], p->ref_prog, s->ref.rt, NULL, p->input[i], slot,
+                             "reference solution", &e) < 0) {
+                (void)fmtbuf(twhy, twhysz, "%s", e.msg);
+            }
+        }
+    }
+    return 0;
+}
+
 /* Makes every generated file and pack program the tests need. A failure is recorded against
  * the tests it affects (they become IE); only out-of-memory is returned. */
 static int prepare(prep *p, const stdio_state *s, const pr_grading *g, pr_error *err)
@@ -876,7 +934,7 @@ static int prepare(prep *p, const stdio_state *s, const pr_grading *g, pr_error 
     char why[300];
     if (cache_root(p->root, sizeof(p->root)) < 0) {
         (void)fmtbuf(why, sizeof(why), "cannot create the stdio cache %s: %s", p->root,
-                     strerror(errno));
+                     errdesc(errno));
         fail = why;
     }
     if (!fail) {
@@ -918,52 +976,15 @@ static int prepare(prep *p, const stdio_state *s, const pr_grading *g, pr_error 
     for (size_t i = 0; i < n; i++) {
         const stdio_test *t = &s->tests[i];
         const char *tfail = fail;
-        char twhy[300];
+        char twhy[300] = "";
         if (!t->gen && !t->expected_ref)
             continue;
-        if (!tfail && t->gen) {
-            const char *parts[STDIO_GEN_ARGS_MAX + 4];
-            size_t k = 0;
-            char key[65];
-            parts[k++] = "proctor-stdio-input/1";
-            parts[k++] = p->gen_key;
-            for (size_t j = 0; t->gen[j]; j++)
-                parts[k++] = t->gen[j];
-            parts[k] = NULL;
-            if (key_of(key, parts, -1, 0, &e) < 0) {
-                rc = pr_error_set(err, e.code, "%s", e.msg);
+        if (!tfail) {
+            rc = prepare_test(p, s, i, slot, twhy, sizeof(twhy), err);
+            if (rc < 0)
                 goto cleanup;
-            }
-            (void)fmtbuf(p->input[i], PATH_MAX, "%s/in-%s", p->root, key);
-            if (!is_file(p->input[i]) && tool_produce(p->input[i], p->gen_prog, s->gen.rt, t->gen,
-                                                      NULL, slot, "generator", &e) < 0) {
-                (void)fmtbuf(twhy, sizeof(twhy), "%s", e.msg);
+            if (twhy[0])
                 tfail = twhy;
-            }
-        }
-        if (!tfail && t->expected_ref) {
-            char ikey[65], key[65];
-            int in = open(p->input[i], O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-            const char *kp[] = { "proctor-stdio-input-bytes/1", NULL };
-            if (in < 0 || key_of(ikey, kp, in, STDIO_INPUT_MAX, &e) < 0) {
-                (void)fmtbuf(twhy, sizeof(twhy), "%s: cannot read the input", p->input[i]);
-                tfail = twhy;
-            }
-            pr_close(&in);
-            if (!tfail) {
-                const char *parts[] = { "proctor-stdio-expected/1", p->ref_key, ikey, NULL };
-                if (key_of(key, parts, -1, 0, &e) < 0) {
-                    rc = pr_error_set(err, e.code, "%s", e.msg);
-                    goto cleanup;
-                }
-                (void)fmtbuf(p->expected[i], PATH_MAX, "%s/out-%s", p->root, key);
-                if (!is_file(p->expected[i]) &&
-                    tool_produce(p->expected[i], p->ref_prog, s->ref.rt, NULL, p->input[i], slot,
-                                 "reference solution", &e) < 0) {
-                    (void)fmtbuf(twhy, sizeof(twhy), "%s", e.msg);
-                    tfail = twhy;
-                }
-            }
         }
         if (tfail) {
             pr_log(PR_LOG_WARN, "job=%s event=stdio_prepare_failed test=%zu reason=\"%s\"",
@@ -1103,7 +1124,7 @@ static void run_checker(grader *gr, size_t i, int slot, const char *out_path, ou
     (void)pr_rm_rf(dir);
     if (mkdir(dir, 0755) != 0 || chmod(dir, 0755) != 0) {
         o->verdict = "IE";
-        msg_add(o, "cannot prepare the checker directory: %s", strerror(errno));
+        msg_add(o, "cannot prepare the checker directory: %s", errdesc(errno));
         return;
     }
     (void)fmtbuf(path, sizeof(path), "%s/input", dir);
@@ -1125,7 +1146,7 @@ static void run_checker(grader *gr, size_t i, int slot, const char *out_path, ou
     errfd = scratch_file(gr->g, i, "checker-err", err_path, sizeof(err_path));
     if (resfd < 0 || errfd < 0) {
         o->verdict = "IE";
-        msg_add(o, "cannot create the checker's output files: %s", strerror(errno));
+        msg_add(o, "cannot create the checker's output files: %s", errdesc(errno));
         goto cleanup;
     }
     tool_argv(argv, gr->s->checker.rt, NULL);
@@ -1189,7 +1210,7 @@ static void run_one(grader *gr, size_t i, int slot)
     }
     in = open(p->input[i], O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (in < 0) {
-        msg_add(o, "cannot open the input: %s", strerror(errno));
+        msg_add(o, "cannot open the input: %s", errdesc(errno));
         goto cleanup;
     }
     out = scratch_file(g, i, "out", out_path, sizeof(out_path));
@@ -1236,11 +1257,11 @@ static void run_one(grader *gr, size_t i, int slot)
     }
     exp = open(p->expected[i], O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (exp < 0) {
-        msg_add(o, "cannot open the expected output: %s", strerror(errno));
+        msg_add(o, "cannot open the expected output: %s", errdesc(errno));
         goto cleanup;
     }
     if (lseek(out, 0, SEEK_SET) != 0) {
-        msg_add(o, "cannot rewind the output: %s", strerror(errno));
+        msg_add(o, "cannot rewind the output: %s", errdesc(errno));
         goto cleanup;
     }
     pr_cmp_result *cr = pr_malloc(sizeof(*cr));
@@ -1361,7 +1382,7 @@ static int stdio_grade(pr_grading *g, const void *state, pr_error *err)
         goto cleanup;
     }
     for (size_t i = 0; i < s->ntests; i++)
-        pr_buf_init(&out[i].msg, 16 * 1024);
+        pr_buf_init(&out[i].msg, (size_t)16 * 1024);
     grader gr = { g, s, &p, out, 0 };
     atomic_init(&gr.next, 0);
     for (size_t k = 0; k < nth; k++) {
