@@ -610,6 +610,15 @@ static bool is_file(const char *path)
     return lstat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
+/* Opens a test's input or expected file: a pack file beneath the pack without following any
+ * symlink (rel), else a file of the cache (path). */
+static int open_test_file(const stdio_state *s, const char *rel, const char *path)
+{
+    if (rel)
+        return pack_open(s->dir, rel);
+    return open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+}
+
 /* Copies src (an open fd) into a new file path with mode. */
 static int copy_fd_to(int src, const char *path, mode_t mode, pr_error *err)
 {
@@ -880,7 +889,7 @@ static int prepare_test(prep *p, const stdio_state *s, size_t i, int slot, char 
     }
     if (!twhy[0] && t->expected_ref) {
         char ikey[65], key[65];
-        int in = open(p->input[i], O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        int in = open_test_file(s, t->input, p->input[i]);
         const char *kp[] = { "proctor-stdio-input-bytes/1", NULL };
         if (in < 0 || key_of(ikey, kp, in, STDIO_INPUT_MAX, &e) < 0) {
             (void)fmtbuf(twhy, twhysz, "%s: cannot read the input", p->input[i]);
@@ -1097,14 +1106,13 @@ static int scratch_file(const pr_grading *g, size_t i, const char *suffix, char 
     return open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
 }
 
-/* Links (or copies) src to dst for the checker's /check directory. */
-static int place_file(const char *src, const char *dst, pr_error *err)
+/* Copies a test file (input or expected) to dst for the checker's /check directory. */
+static int place_test_file(const stdio_state *s, const char *rel, const char *path, const char *dst,
+                           pr_error *err)
 {
-    if (link(src, dst) == 0)
-        return 0;
-    int fd = open(src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    int fd = open_test_file(s, rel, path);
     if (fd < 0)
-        return pr_error_sys(err, "%s: open", src);
+        return pr_error_sys(err, "%s: open", rel ? rel : path);
     int rc = copy_fd_to(fd, dst, 0644, err);
     pr_close(&fd);
     return rc;
@@ -1128,14 +1136,17 @@ static void run_checker(grader *gr, size_t i, int slot, const char *out_path, ou
         return;
     }
     (void)fmtbuf(path, sizeof(path), "%s/input", dir);
-    int rc = place_file(p->input[i], path, &e);
+    const stdio_test *t = &gr->s->tests[i];
+    int rc = place_test_file(gr->s, t->input, p->input[i], path, &e);
     if (rc == 0 && p->expected[i][0]) {
         (void)fmtbuf(path, sizeof(path), "%s/expected", dir);
-        rc = place_file(p->expected[i], path, &e);
+        rc = place_test_file(gr->s, t->expected, p->expected[i], path, &e);
     }
     if (rc == 0) {
         (void)fmtbuf(path, sizeof(path), "%s/output", dir);
-        rc = place_file(out_path, path, &e);
+        /* The candidate's output is our own file in the scratch directory: a hard link. */
+        if (link(out_path, path) != 0)
+            rc = pr_error_sys(&e, "%s: link", path);
     }
     if (rc < 0) {
         o->verdict = "IE";
@@ -1208,7 +1219,7 @@ static void run_one(grader *gr, size_t i, int slot)
         msg_add(o, "the checker could not be prepared: %s", p->tool_fail);
         return;
     }
-    in = open(p->input[i], O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    in = open_test_file(gr->s, t->input, p->input[i]);
     if (in < 0) {
         msg_add(o, "cannot open the input: %s", errdesc(errno));
         goto cleanup;
@@ -1255,7 +1266,7 @@ static void run_one(grader *gr, size_t i, int slot)
         run_checker(gr, i, slot, out_path, o, meta);
         goto cleanup;
     }
-    exp = open(p->expected[i], O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    exp = open_test_file(gr->s, t->expected, p->expected[i]);
     if (exp < 0) {
         msg_add(o, "cannot open the expected output: %s", errdesc(errno));
         goto cleanup;
