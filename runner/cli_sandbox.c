@@ -144,8 +144,9 @@ static int write_result(const sbx_result *r, const char *path)
         if (rc < 0)
             fprintf(stderr, "proctor sandbox: cannot write %s: %s\n", path, strerror(errno));
     } else {
+        /* On a line of its own even when the program left a partial line on stderr. */
         fflush(stderr);
-        fprintf(stderr, "%s\n", text);
+        fprintf(stderr, "\n%s\n", text);
     }
     free(text);
     return rc;

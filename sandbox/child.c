@@ -255,12 +255,6 @@ static PR_NORETURN void program_main(const sbx__plan *p)
     (void)sigprocmask(SIG_SETMASK, &none, NULL);
     if (setsid() < 0)
         box_fail(SBX__ST_STDIO, 0);
-    /* Back to the normal OOM score (the init runs at -999; raising needs no privilege). */
-    int oom = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
-    if (oom >= 0) {
-        (void)!write(oom, "0", 1);
-        (void)close(oom);
-    }
     if (dup2(SBX__FD_STDIN, 0) < 0 || dup2(SBX__FD_STDOUT, 1) < 0 || dup2(SBX__FD_STDERR, 2) < 0)
         box_fail(SBX__ST_STDIO, 1);
     (void)close(SBX__FD_RELEASE);
@@ -332,6 +326,31 @@ static PR_NORETURN void program_main(const sbx__plan *p)
     }
     errno = last;
     box_fail(SBX__ST_EXEC, 0);
+}
+
+/* We share the pages of the (possibly large) process that cloned us copy-on-write, so a
+ * memory-cgroup OOM kill could pick us over the program. Lowering our own score needs
+ * CAP_SYS_RESOURCE on the host, so raise the program's instead, once it has exec'd (the kernel
+ * copies a score to every process sharing our memory, which the program did until then). The
+ * program may lower it back to 0; then an OOM kill of the init still ends the box as MLE. */
+static void prefer_oom_victim(int pid)
+{
+    char path[40] = "/proc/";
+    size_t n = 6;
+    char digits[12];
+    int nd = 0;
+    do {
+        digits[nd++] = (char)('0' + pid % 10);
+        pid /= 10;
+    } while (pid > 0 && nd < 11);
+    while (nd > 0)
+        path[n++] = digits[--nd];
+    memcpy(path + n, "/oom_score_adj", 15);
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        (void)!write(fd, "1000", 4);
+        (void)close(fd);
+    }
 }
 
 static int g_sfd = -1; /* read by the program before it closes its copy */
@@ -418,6 +437,7 @@ PR_NORETURN void sbx__box_main(const sbx__plan *p)
     if (pid < 0)
         box_fail(SBX__ST_FORK, 1);
     (void)munmap(stack, stack_size);
+    prefer_oom_victim(pid);
     (void)close(SBX__FD_EXEC);
     (void)close(SBX__FD_SOCK);
     (void)close(SBX__FD_STDIN);

@@ -42,6 +42,7 @@
  * process limit falls back to RLIMIT_NPROC. */
 #include "proctor/sandbox.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -386,6 +387,8 @@ struct sbx_proc {
     char violation[64];
     sbx_isolation iso;
     char fail_text[256];
+    char **scrub; /* owned: host paths of writable binds, cleaned after the box */
+    size_t nscrub;
 };
 
 unsigned sbx_slot_host_uid(int slot)
@@ -509,6 +512,21 @@ int sbx_spawn(sbx_proc **out, const sbx_spec *spec, pr_error *err)
     rc = build_ops(&pb, spec, &p->lim, bind_srcs);
     if (rc < 0)
         goto cleanup;
+    p->scrub = pr_calloc(spec->nbinds + 1, sizeof(*p->scrub));
+    if (!p->scrub) {
+        rc = pr_error_set(err, PR_ENOMEM, "out of memory");
+        goto cleanup;
+    }
+    for (size_t i = 0; i < spec->nbinds; i++) {
+        if (!spec->binds[i].writable)
+            continue;
+        p->scrub[p->nscrub] = pr_strdup(bind_srcs[i]);
+        if (!p->scrub[p->nscrub]) {
+            rc = pr_error_set(err, PR_ENOMEM, "out of memory");
+            goto cleanup;
+        }
+        p->nscrub++;
+    }
 
     /* argv[0]: absolute, relative to chdir, or searched in the box's PATH. */
     const char *prog = spec->argv[0];
@@ -642,11 +660,6 @@ int sbx_spawn(sbx_proc **out, const sbx_spec *spec, pr_error *err)
         rc = write_proc(p->pid, "gid_map", map, err);
     if (rc == 0 && !entered)
         rc = sbx__cg_attach(&p->cg, p->pid, err);
-    /* The init shares the pages of this (possibly large) process copy-on-write and would look
-     * like the biggest task to a memory-cgroup OOM kill: keep the OOM killer on the program.
-     * -999, not -1000: the program inherits the floor and must stay killable. */
-    if (rc == 0)
-        (void)write_proc(p->pid, "oom_score_adj", "-999", NULL);
     if (rc < 0)
         goto cleanup;
     {
@@ -788,6 +801,60 @@ static uint64_t cpu_used_ns(const sbx_proc *p)
     if (v == UINT64_MAX)
         return UINT64_MAX;
     return v > p->cpu_base_ns ? v - p->cpu_base_ns : 0;
+}
+
+/* After the box: no device, FIFO or socket and no setuid/setgid bit may stay in a writable
+ * bind (the runner or a person may later open or run what the program left there). Walks
+ * without following symlinks, bounded in depth and entries. */
+static void scrub_dir(int dirfd, int depth, size_t *budget)
+{
+    int dfd = fcntl(dirfd, F_DUPFD_CLOEXEC, 3);
+    DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+    if (!d) {
+        if (dfd >= 0)
+            (void)close(dfd);
+        return;
+    }
+    struct dirent *e;
+    while (*budget > 0 && (e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        (*budget)--;
+        struct stat st;
+        if (fstatat(dirfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+            continue;
+        if (S_ISDIR(st.st_mode)) {
+            if (depth >= 64)
+                continue;
+            int sub = openat(dirfd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            if (sub >= 0) {
+                scrub_dir(sub, depth + 1, budget);
+                (void)close(sub);
+            }
+        } else if (S_ISSOCK(st.st_mode) || S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode) ||
+                   S_ISBLK(st.st_mode)) {
+            (void)unlinkat(dirfd, e->d_name, 0);
+        } else if (S_ISREG(st.st_mode) && (st.st_mode & (S_ISUID | S_ISGID))) {
+            int fd = openat(dirfd, e->d_name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+            if (fd >= 0) {
+                (void)fchmod(fd, st.st_mode & 0777);
+                (void)close(fd);
+            }
+        }
+    }
+    (void)closedir(d);
+}
+
+static void scrub_binds(sbx_proc *p)
+{
+    for (size_t i = 0; i < p->nscrub; i++) {
+        int fd = open(p->scrub[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+            continue; /* a file bind: nothing below it */
+        size_t budget = 200000;
+        scrub_dir(fd, 0, &budget);
+        (void)close(fd);
+    }
 }
 
 static void result_fill(sbx_proc *p, sbx_result *out)
@@ -983,6 +1050,7 @@ int sbx_proc_wait(sbx_proc *p, sbx_result *out, pr_error *err)
     result_fill(p, out);
     /* Reported figures are in; now empty and remove the cgroups. */
     sbx__cg_destroy(&p->cg);
+    scrub_binds(p);
     if (out->verdict == SBX_IE)
         return pr_error_set(err, PR_ESYS, "%s", out->message);
     return 0;
@@ -1008,6 +1076,9 @@ void sbx_proc_free(sbx_proc *p)
     pr_close(&p->sock_r);
     pr_close(&p->listener);
     pr_close(&p->netns);
+    for (size_t i = 0; i < p->nscrub; i++)
+        pr_free(p->scrub[i]);
+    pr_free(p->scrub);
     pr_free(p);
 }
 

@@ -12,8 +12,7 @@
  * the exported program. A hand-written prologue runs first: non-native architectures (i386 via
  * int 0x80) and the x32 ABI are denied, and the ioctl/fcntl arguments libseccomp cannot express
  * as "all but" (TIOCSTI, TIOCLINUX, F_SETLEASE) are checked on their low 32 bits, which is what
- * the kernel uses. F_GETLK/F_OFD_GETLK get EPERM: on inodes shared by every box (read-only
- * binds) they would show another box's locks, a side channel; taking locks (sqlite) still works.
+ * the kernel uses (details and the no-op locks above build_prologue).
  *
  * A few harmless probes get an errno instead of SV, because runtimes call them and fall back:
  *   clone3          -> ENOSYS  glibc tries it for threads and fork, then uses clone (whose
@@ -247,11 +246,10 @@ static const char *const grp_ipc[] = { "shmget", "shmat",  "shmdt",      "shmctl
                                        "msgrcv", "msgctl", NULL };
 
 /* Build tools: make switches its effective ids back and forth (harmless without capabilities),
- * the go tool locks its build cache with flock, cp -p and tar restore owners. flock is kept out
- * of the run profiles: on read-only binds shared by every box it is a side channel. */
-static const char *const grp_build[] = { "flock",  "setresuid", "setresgid", "setuid",
-                                         "setgid", "setreuid",  "setregid",  "chown",
-                                         "fchown", "lchown",    "fchownat",  NULL };
+ * cp -p and tar restore owners. */
+static const char *const grp_build[] = { "setresuid", "setresgid", "setuid", "setgid",
+                                         "setreuid",  "setregid",  "chown",  "fchown",
+                                         "lchown",    "fchownat",  NULL };
 
 /* Go's runtime and os package: pidfd for os/exec (go >= 1.23), signals to its own threads. */
 static const char *const grp_go[] = { "pidfd_open", "pidfd_send_signal", "waitid", NULL };
@@ -356,33 +354,151 @@ static int add_rules(scmp_filter_ctx ctx, const profile_def *pd, pr_error *err)
         rc = add(ctx, SCMP_ACT_ERRNO(EPERM), eperm[i], 0, none, err);
     if (rc == 0)
         rc = add(ctx, SCMP_ACT_ERRNO(ENOSYS), "io_uring_setup", 0, none, err);
+    /* flock succeeds without locking (see the prologue on locks). */
+    if (rc == 0)
+        rc = add(ctx, SCMP_ACT_ERRNO(0), "flock", 0, none, err);
     return rc;
 }
 
 #define DENY_RET (SECCOMP_RET_USER_NOTIF)
 
-/* Arch and x32 check, and argument checks libseccomp cannot express; falls through to the
- * libseccomp program (which starts with its own loads). */
-static const struct sock_filter prologue[] = {
-    /* 0 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
-    /* 1 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 0, 14),
-    /* 2 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-    /* 3 */ BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0x40000000u, 12, 0),
-    /* 4 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_ioctl, 0, 4),
-    /* 5 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[1])),
-    /* 6 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, TIOCSTI, 9, 0),
-    /* 7 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, TIOCLINUX, 8, 0),
-    /* 8 */ BPF_STMT(BPF_JMP | BPF_JA | BPF_K, 8),
-    /* 9 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_fcntl, 0, 7),
-    /* 10 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[1])),
-    /* 11 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, F_SETLEASE, 4, 0),
-    /* 12 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, F_GETLK, 2, 0),
-    /* 13 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, F_OFD_GETLK, 1, 0),
-    /* 14 */ BPF_STMT(BPF_JMP | BPF_JA | BPF_K, 2),
-    /* 15 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
-    /* 16 */ BPF_STMT(BPF_RET | BPF_K, DENY_RET),
-    /* 17: the libseccomp program follows */
+/* The prologue runs before the libseccomp program (which starts with its own loads): arch and
+ * x32 checks, and the argument checks libseccomp cannot express as "all but", on the low 32
+ * bits of the argument, which is what the kernel uses:
+ *   ioctl TIOCSTI, TIOCLINUX                      -> SV (terminal injection)
+ *   ioctl that changes a terminal (0x54xx but the read-only queries below) -> EPERM: a tty
+ *         passed as stdin must not be reconfigured under the runner (raw mode, TIOCSPGRP...)
+ *   fcntl F_SETLEASE                              -> SV
+ *   fcntl F_GETLK, F_OFD_GETLK                    -> EPERM
+ *   fcntl F_SETLK(W), F_OFD_SETLK(W)              -> 0 without doing anything
+ * Locks are no-ops in a box: a box is one process tree on its own files, and real locks on the
+ * inodes every box shares (read-only binds) would be a side channel between boxes and to the
+ * host. sqlite and the go tool take locks and keep working; flock is handled the same way in
+ * the rules below. */
+enum {
+    L_NEXT = -1,
+    L_DENY = -2,
+    L_EPERM = -3,
+    L_OK0 = -4,
+    L_END = -5,
+    L_FCNTL = -6
 };
+
+typedef struct pro_ins {
+    struct sock_filter f;
+    int jt, jf; /* labels, or >= 0: relative already */
+} pro_ins;
+
+#define P_LD(off)                                       \
+    {                                                   \
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (off)), 0, 0 \
+    }
+#define P_JEQ(k, t, f)                                           \
+    {                                                            \
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (k), 0, 0), (t), (f) \
+    }
+#define P_JGE(k, t, f)                                           \
+    {                                                            \
+        BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, (k), 0, 0), (t), (f) \
+    }
+#define P_AND(k)                                       \
+    {                                                  \
+        BPF_STMT(BPF_ALU | BPF_AND | BPF_K, (k)), 0, 0 \
+    }
+#define P_JA(t)                                       \
+    {                                                 \
+        BPF_STMT(BPF_JMP | BPF_JA | BPF_K, 0), (t), 0 \
+    }
+#define P_RET(k)                             \
+    {                                        \
+        BPF_STMT(BPF_RET | BPF_K, (k)), 0, 0 \
+    }
+#define P_LABEL(l)                  \
+    {                               \
+        BPF_STMT(0xffff, 0), (l), 0 \
+    }
+
+#define ARG1 offsetof(struct seccomp_data, args[1])
+
+static const pro_ins prologue_src[] = {
+    P_LD(offsetof(struct seccomp_data, arch)),
+    P_JEQ(AUDIT_ARCH_X86_64, L_NEXT, L_DENY),
+    P_LD(offsetof(struct seccomp_data, nr)),
+    P_JGE(0x40000000u, L_DENY, L_NEXT),
+    P_JEQ(__NR_ioctl, L_NEXT, L_FCNTL),
+    P_LD(ARG1),
+    P_JEQ(TIOCSTI, L_DENY, L_NEXT),
+    P_JEQ(TIOCLINUX, L_DENY, L_NEXT),
+    P_AND(0xff00u),
+    P_JEQ(0x5400u, L_NEXT, L_END),
+    P_LD(ARG1),
+    /* terminal ioctls that only read, or that every fd supports */
+    P_JEQ(TCGETS, L_END, L_NEXT),
+    P_JEQ(TCGETA, L_END, L_NEXT),
+    P_JEQ(TIOCGPGRP, L_END, L_NEXT),
+    P_JEQ(TIOCOUTQ, L_END, L_NEXT),
+    P_JEQ(TIOCGWINSZ, L_END, L_NEXT),
+    P_JEQ(FIONREAD, L_END, L_NEXT),
+    P_JEQ(TIOCGSID, L_END, L_NEXT),
+    P_JEQ(TIOCGETD, L_END, L_NEXT),
+    P_JEQ(0x802C542Au /* TCGETS2 */, L_END, L_NEXT),
+    P_JEQ(FIONBIO, L_END, L_NEXT),
+    P_JEQ(FIOASYNC, L_END, L_NEXT),
+    P_JEQ(FIOCLEX, L_END, L_NEXT),
+    P_JEQ(FIONCLEX, L_END, L_NEXT),
+    P_JEQ(FIOQSIZE, L_END, L_NEXT),
+    P_JA(L_EPERM),
+    P_LABEL(L_FCNTL),
+    P_JEQ(__NR_fcntl, L_NEXT, L_END),
+    P_LD(ARG1),
+    P_JEQ(F_SETLEASE, L_DENY, L_NEXT),
+    P_JEQ(F_GETLK, L_EPERM, L_NEXT),
+    P_JEQ(F_OFD_GETLK, L_EPERM, L_NEXT),
+    P_JEQ(F_SETLK, L_OK0, L_NEXT),
+    P_JEQ(F_SETLKW, L_OK0, L_NEXT),
+    P_JEQ(F_OFD_SETLK, L_OK0, L_NEXT),
+    P_JEQ(F_OFD_SETLKW, L_OK0, L_END),
+    P_LABEL(L_OK0),
+    P_RET(SECCOMP_RET_ERRNO | 0),
+    P_LABEL(L_EPERM),
+    P_RET(SECCOMP_RET_ERRNO | EPERM),
+    P_LABEL(L_DENY),
+    P_RET(DENY_RET),
+    P_LABEL(L_END),
+};
+
+/* Resolves the labels into relative jumps; returns the instruction count (labels dropped). */
+static size_t build_prologue(struct sock_filter *out, size_t cap)
+{
+    const size_t n = sizeof(prologue_src) / sizeof(prologue_src[0]);
+    int pos[8] = { 0 }; /* label -> pc, indexed by -label */
+    size_t pc = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (prologue_src[i].f.code == 0xffff)
+            pos[-prologue_src[i].jt] = (int)pc;
+        else
+            pc++;
+    }
+    if (pc > cap)
+        return 0;
+    pc = 0;
+    for (size_t i = 0; i < n; i++) {
+        const pro_ins *in = &prologue_src[i];
+        if (in->f.code == 0xffff)
+            continue;
+        struct sock_filter f = in->f;
+        if (BPF_CLASS(f.code) == BPF_JMP) {
+            if (BPF_OP(f.code) == BPF_JA) {
+                f.k = (uint32_t)(pos[-in->jt] - (int)pc - 1);
+            } else {
+                f.jt = (uint8_t)(in->jt == L_NEXT ? 0 : pos[-in->jt] - (int)pc - 1);
+                f.jf = (uint8_t)(in->jf == L_NEXT ? 0 : pos[-in->jf] - (int)pc - 1);
+            }
+        }
+        out[pc++] = f;
+    }
+    return pc;
+}
 
 #if !defined(__x86_64__)
 #error "the seccomp prologue is written for x86_64"
@@ -427,7 +543,12 @@ static int compile(struct sock_fprog **out, const profile_def *pd, pr_error *err
         goto cleanup;
     }
     off_t size = lseek(mfd, 0, SEEK_END);
-    size_t npro = sizeof(prologue) / sizeof(prologue[0]);
+    struct sock_filter pro[128];
+    size_t npro = build_prologue(pro, sizeof(pro) / sizeof(pro[0]));
+    if (npro == 0) {
+        rc = pr_error_set(err, PR_EINTERNAL, "seccomp prologue too long");
+        goto cleanup;
+    }
     if (size <= 0 || size % (off_t)sizeof(struct sock_filter) != 0 ||
         (size_t)size / sizeof(struct sock_filter) + npro > BPF_MAXINSNS) {
         rc = pr_error_set(err, PR_EINTERNAL, "seccomp: bad exported program size %lld",
@@ -444,7 +565,7 @@ static int compile(struct sock_fprog **out, const profile_def *pd, pr_error *err
     }
     prog->filter = ins;
     prog->len = (unsigned short)(n + npro);
-    memcpy(ins, prologue, sizeof(prologue));
+    memcpy(ins, pro, npro * sizeof(pro[0]));
     if (pread(mfd, ins + npro, (size_t)size, 0) != (ssize_t)size) {
         rc = pr_error_sys(err, "seccomp: read back the program");
         goto cleanup;

@@ -253,6 +253,17 @@ static void test_binds_and_chdir(void)
     /* Written as the slot's unprivileged host uid, never as root. */
     T_NE_INT(st.st_uid, 0);
 
+    /* A setuid bit left in a writable bind is cleared after the run. */
+    const char *a_suid[] = { "/bin/sh", "-c",
+                             "touch out/suid && chmod 4755 out/suid && ls -l out/suid", NULL };
+    s.argv = a_suid;
+    T_EQ_INT(run_capture(buf, sizeof(buf), &s), SBX_OK);
+    T_CONTAINS(buf, "rws");
+    snprintf(path, sizeof(path), "%s/suid", rw);
+    T_EQ_INT(stat(path, &st), 0);
+    T_EQ_INT(st.st_mode & (S_ISUID | S_ISGID), 0);
+    unlink(path);
+
     const char *a_who[] = { "/t/sbx_probe", "whoami", NULL };
     s.argv = a_who;
     s.chdir = "/box/out";
