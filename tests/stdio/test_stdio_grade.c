@@ -97,7 +97,9 @@ int main(void)
     g.time_multiplier = 1.0;
     g.parallel = 2;
     g.slot_base = 40;
-    g.netns_fd = -1; /* each run makes its own netns; the shared one is the pipeline's business */
+    g.netns_fd = sbx_netns_new(&err); /* shared lo-only netns, as the pipeline does */
+    if (g.netns_fd < 0)
+        T_FAIL("sbx_netns_new: %s", err.msg);
     g.tests = json_array();
     g.metrics = json_object();
 
