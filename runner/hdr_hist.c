@@ -16,7 +16,7 @@ void pr_hist_reset(pr_hist *h)
 
 static unsigned bucket_of(uint64_t v)
 {
-    if (v < 2 * PR_HIST_SUB)
+    if (v < (uint64_t)2 * PR_HIST_SUB)
         return (unsigned)v;
     /* e >= 1: v >> e lands in [PR_HIST_SUB, 2 * PR_HIST_SUB). */
     unsigned msb = 63u - (unsigned)__builtin_clzll(v);

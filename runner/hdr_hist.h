@@ -6,12 +6,13 @@
  * of a recorded one. Memory is fixed (about 256 KiB) whatever is recorded; values above
  * PR_HIST_MAX are clamped (and counted in `clamped`). Not thread-safe; one owner. */
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define PR_HIST_SUB_BITS 10
 #define PR_HIST_SUB      (1u << PR_HIST_SUB_BITS) /* 1024 sub-buckets per octave */
 #define PR_HIST_MAX_EXP  30                       /* 2^40 ns, about 18 minutes */
-#define PR_HIST_BUCKETS  (2 * PR_HIST_SUB + PR_HIST_MAX_EXP * PR_HIST_SUB)
+#define PR_HIST_BUCKETS  ((size_t)2 * PR_HIST_SUB + (size_t)PR_HIST_MAX_EXP * PR_HIST_SUB)
 #define PR_HIST_MAX      ((UINT64_C(1) << (PR_HIST_MAX_EXP + PR_HIST_SUB_BITS + 1)) - 1)
 
 typedef struct pr_hist {

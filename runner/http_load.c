@@ -304,7 +304,7 @@ int pr_load_run(pr_load_result *out, const pr_load_cfg *cfg, pr_error *err)
     if (!out->first_error[0] && (g.bl_len > 0 || g.inflight > 0))
         (void)snprintf(out->first_error, sizeof(out->first_error),
                        "%llu requests still unanswered or unsent when the run ended",
-                       (unsigned long long)(g.bl_len + g.inflight));
+                       (unsigned long long)g.bl_len + (unsigned long long)g.inflight);
 cleanup:
     if (pinned)
         (void)pthread_setaffinity_np(pthread_self(), sizeof(old_mask), &old_mask);

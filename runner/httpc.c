@@ -10,8 +10,8 @@
 #include "proctor/common.h"
 #include "proctor/error.h"
 
-#define RBUF_SIZE (16 * 1024)
-#define REQ_MAX   (8 * 1024 * 1024)
+#define RBUF_SIZE ((size_t)16 * 1024)
+#define REQ_MAX   ((size_t)8 * 1024 * 1024)
 
 /* One TCP connection attempt: its handles live until both close callbacks have run, which may
  * be after the owning conn has moved on to a new socket or been freed. */
@@ -348,7 +348,7 @@ int pr_httpc_conn_new(pr_httpc_conn **out, uv_loop_t *loop, const struct sockadd
     c->body_max = body_max ? body_max : PR_HTTPC_BODY_MAX;
     c->discard_body = discard_body;
     pr_buf_init(&c->req, REQ_MAX);
-    pr_buf_init(&c->resp.head, PR_HTTPC_HEADER_MAX + PR_HTTPC_MAX_HEADERS * 2 + 16);
+    pr_buf_init(&c->resp.head, PR_HTTPC_HEADER_MAX + (size_t)PR_HTTPC_MAX_HEADERS * 2 + 16);
     pr_buf_init(&c->resp.body, c->body_max);
     *out = c;
     return 0;

@@ -15,8 +15,8 @@
 
 #include "proctor/buf.h"
 
-#define PR_HTTPC_HEADER_MAX  (64 * 1024)
-#define PR_HTTPC_BODY_MAX    (1024 * 1024)
+#define PR_HTTPC_HEADER_MAX  ((size_t)64 * 1024)
+#define PR_HTTPC_BODY_MAX    ((size_t)1024 * 1024)
 #define PR_HTTPC_MAX_HEADERS 200
 
 typedef struct pr_httpc_resp {

@@ -1410,7 +1410,7 @@ static void set_failure(pr_buf *msg, json_t **details, size_t idx, const json_t 
     (void)pr_buf_printf(msg, "step %zu%s%s%s: %s", idx + 1, name ? " (" : "", name ? name : "",
                         name ? ")" : "", why->ptr ? why->ptr : "failed");
     json_t *expect = json_object_get(st, "expect");
-    json_t *d = json_pack("{s:I, s:s?, s:s}", "step", (json_int_t)(idx + 1), "step_name", name,
+    json_t *d = json_pack("{s:I, s:s?, s:s}", "step", (json_int_t)idx + 1, "step_name", name,
                           "failure", why->ptr ? why->ptr : "");
     if (!d)
         return;

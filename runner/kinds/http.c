@@ -174,9 +174,11 @@ static int load_pack_json(json_t **out, const char *dir, const char *rel, const 
     if (snprintf(path, sizeof(path), "%s/%s", dir, rel) >= (int)sizeof(path))
         return field_err(err, mfile, field, "path too long");
     fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0)
+    if (fd < 0) {
+        char eb[128];
         return pr_error_set(err, PR_ENOTFOUND, "%s: %s: cannot open %s: %s", mfile, field, rel,
-                            strerror(errno));
+                            strerror_r(errno, eb, sizeof(eb)));
+    }
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > HTTP_FILE_MAX) {
         rc = field_err(err, mfile, field, "expected a regular file of at most 1 MiB");
@@ -256,7 +258,7 @@ static int parse_load(http_state *s, const json_t *load, const char *file, pr_er
                                         "max_error_rate", "mix",         NULL };
     const char *key;
     json_t *v;
-    uint64_t u;
+    uint64_t u = 0;
     int rc;
     if (!json_is_object(load))
         return field_err(err, file, "http.load", "expected an object");
@@ -402,7 +404,7 @@ static int http_parse(void **state_out, const json_t *manifest, const char *dir,
     static const char file[] = "challenge.json";
     http_state *s = NULL;
     int rc = 0;
-    uint64_t u;
+    uint64_t u = 0;
     *state_out = NULL;
     s = pr_calloc(1, sizeof(*s));
     if (!s)
@@ -651,6 +653,8 @@ static void server_stop(job *j, sbx_result *out)
 {
     sbx_result res;
     pr_error err = { 0 };
+    if (out)
+        memset(out, 0, sizeof(*out));
     if (!j->srv.p)
         return;
     uint64_t rss = sbx_proc_rss_kb(j->srv.p);
@@ -1335,7 +1339,8 @@ static int http_grade(pr_grading *g, const void *state, pr_error *err)
      * calling thread), so the caller's thread never leaves the host namespace. */
     rc = pthread_create(&th, NULL, worker_main, &a);
     if (rc != 0) {
-        rc = pr_error_set(err, PR_ESYS, "http: pthread_create: %s", strerror(rc));
+        char eb[128];
+        rc = pr_error_set(err, PR_ESYS, "http: pthread_create: %s", strerror_r(rc, eb, sizeof(eb)));
         goto cleanup;
     }
     (void)pthread_join(th, NULL);
