@@ -1,7 +1,8 @@
 /* The stdio grader end to end through the real sandbox: a Python fixture program graded on the
  * stdio-mini fixture pack gives AC (exact, tokens, float), WA with the first difference, RE
  * with the exit code and stderr tail, TLE, WLE, OLE, checker AC / partial / WA, a checker that
- * breaks the protocol (IE, never WA), and a generated input with a compiled C reference.
+ * breaks the protocol (IE, never WA), a generated input with a compiled C reference, a failing
+ * generator (IE for its tests only), a checker in C and a checker that does not compile (IE).
  * Skips (77) when the sandbox cannot run here. */
 #include <errno.h>
 #include <math.h>
@@ -41,6 +42,94 @@ static void expect(json_t *tests, const char *name, const char *verdict, double 
         (msg_part && !strstr(m, msg_part)))
         T_FAIL("%s: expected %s %.2f \"%s\", got %s %.2f \"%s\"", name, verdict, points,
                msg_part ? msg_part : "", v ? v : "?", p, m ? m : "?");
+}
+
+static void put(const char *dir, const char *rel, const char *text)
+{
+    char p[700];
+    (void)snprintf(p, sizeof(p), "%s/%s", dir, rel);
+    FILE *f = fopen(p, "w");
+    T_NOT_NULL(f);
+    fputs(text, f);
+    T_EQ_INT(fclose(f), 0);
+}
+
+/* A pack whose generator fails (its tests become IE, the others still grade), with a checker
+ * written in C (compiled in the sandbox) and one whose C checker does not compile. */
+static void test_pack_programs(const pr_runtime *py, const char *prog, const char *scratch)
+{
+    char pack[] = "/tmp/pr_stdio_pack_XXXXXX", sub[700];
+    pr_challenge *c = NULL;
+    pr_error err = { 0 };
+
+    T_NOT_NULL(mkdtemp(pack));
+    (void)snprintf(sub, sizeof(sub), "%s/t", pack);
+    T_EQ_INT(mkdir(sub, 0755), 0);
+    put(pack, "t/a.in", "echo\n7\n");
+    put(pack, "t/a.out", "7\n");
+    put(pack, "gen.py",
+        "import sys\nsys.stderr.write('generator broke on purpose')\nsys.exit(3)\n");
+    put(pack, "ref.py", "import sys\nsys.stdout.write(sys.stdin.read())\n");
+    put(pack, "check.c",
+        "#include <stdio.h>\n"
+        "int main(void) {\n"
+        "    FILE *e = fopen(\"/check/expected\", \"r\"), *o = fopen(\"/check/output\", \"r\");\n"
+        "    long x = -1, y = -2;\n"
+        "    if (!e || !o || fscanf(e, \"%ld\", &x) != 1 || fscanf(o, \"%ld\", &y) != 1) {\n"
+        "        puts(\"{\\\"verdict\\\": \\\"WA\\\", \\\"message\\\": \\\"unreadable\\\"}\");\n"
+        "        return 0;\n"
+        "    }\n"
+        "    printf(\"{\\\"verdict\\\": \\\"%s\\\", \\\"message\\\": \\\"c checker %ld\\\"}\\n\",\n"
+        "           x == y ? \"AC\" : \"WA\", y);\n"
+        "    return 0;\n"
+        "}\n");
+    put(pack, "challenge.json",
+        "{\"id\": \"tmp\", \"version\": \"1\", \"title\": \"t\", \"kind\": \"stdio\","
+        " \"runtimes\": [\"python\"], \"limits\": {\"cpu_ms\": 3000, \"wall_ms\": 8000},"
+        " \"checker\": {\"source\": \"check.c\", \"runtime\": \"c\"},"
+        " \"generate\": {\"program\": {\"source\": \"gen.py\", \"runtime\": \"python\"},"
+        "   \"reference\": {\"source\": \"ref.py\", \"runtime\": \"python\"}},"
+        " \"tests\": ["
+        "  {\"name\": \"gen\", \"points\": 1, \"input\": {\"generate\": [\"1\"]},"
+        "   \"expected\": \"reference\"},"
+        "  {\"name\": \"c_checker\", \"points\": 2, \"input\": \"t/a.in\","
+        "   \"expected\": \"t/a.out\", \"compare\": \"checker\"},"
+        "  {\"name\": \"plain\", \"points\": 1, \"input\": \"t/a.in\", \"expected\": \"t/a.out\","
+        "   \"compare\": \"tokens\"}]}");
+    if (pr_challenge_load(&c, pack, &err) != 0)
+        T_FAIL("load %s: %s", pack, err.msg);
+    pr_grading g;
+    memset(&g, 0, sizeof(g));
+    g.challenge = c;
+    g.runtime = py;
+    g.job_id = "stdio-test-2";
+    g.workdir = prog;
+    g.scratch = scratch;
+    g.time_multiplier = 1.0;
+    g.parallel = 2;
+    g.slot_base = 40;
+    g.netns_fd = -1;
+    g.tests = json_array();
+    int rc = c->kind->grade(&g, c->kind_state, &err);
+    if (rc != 0)
+        T_FAIL("grade: %d %s", rc, err.msg);
+    expect(g.tests, "gen", "IE", 0, "generator broke on purpose");
+    expect(g.tests, "c_checker", "AC", 2, "c checker 7");
+    expect(g.tests, "plain", "AC", 1, NULL);
+    json_decref(g.tests);
+    pr_challenge_free(c);
+
+    /* A checker that does not compile: its tests are IE, naming the compile failure. */
+    put(pack, "check.c", "int main(void) { return syntax error; }\n");
+    T_EQ_INT(pr_challenge_load(&c, pack, &err), 0);
+    g.challenge = c;
+    g.tests = json_array();
+    T_EQ_INT(c->kind->grade(&g, c->kind_state, &err), 0);
+    expect(g.tests, "c_checker", "IE", 0, "compiling failed");
+    expect(g.tests, "plain", "AC", 1, NULL);
+    json_decref(g.tests);
+    pr_challenge_free(c);
+    T_EQ_INT(pr_rm_rf(pack), 0);
 }
 
 /* True when the sandbox can run a trivial program here. */
@@ -145,6 +234,8 @@ int main(void)
     json_decref(g.tests);
     json_decref(g.metrics);
     pr_close(&g.netns_fd);
+
+    test_pack_programs(py, prog, scratch);
     pr_challenge_free(c);
     pr_runtimes_free(rts);
     T_EQ_INT(pr_rm_rf(cache), 0);
