@@ -503,35 +503,21 @@ static json_t *cell_json(const PGresult *r, int row, int col)
     const char *v = PQgetvalue(r, row, col);
     Oid t = PQftype(r, col);
     char *end = NULL;
-    switch (t) {
-    case 20: /* int8 */
-    case 21: /* int2 */
-    case 23: /* int4 */
+    bool integral = t == 20 || t == 21 || t == 23; /* int8, int2, int4 */
+    bool numeric = t == 1700 || t == 700 || t == 701; /* numeric, float4, float8 */
+    if (t == 1700 && !strchr(v, '.') && !strchr(v, 'e') && !strchr(v, 'N'))
+        integral = true; /* a numeric without a fraction, like sum(bigint) */
+    if (integral) {
         errno = 0;
         long long x = strtoll(v, &end, 10);
         if (errno == 0 && end && *end == '\0')
             return json_integer(x);
-        break;
-    case 1700: /* numeric: an integer when it has no fraction */
-        if (!strchr(v, '.') && !strchr(v, 'e') && !strchr(v, 'N')) {
-            errno = 0;
-            long long y = strtoll(v, &end, 10);
-            if (errno == 0 && end && *end == '\0')
-                return json_integer(y);
-        }
-        /* fallthrough */
-    case 700:
-    case 701: {
-        double d = strtod(v, &end);
-        if (end && *end == '\0') {
-            json_t *j = json_real(d);
-            if (j)
-                return j;
-        }
-        break;
     }
-    default:
-        break;
+    if (numeric) {
+        double d = strtod(v, &end);
+        json_t *j = (end && *end == '\0') ? json_real(d) : NULL;
+        if (j)
+            return j;
     }
     json_t *s = json_string(v);
     return s ? s : json_pack("{s:s}", "text_hex", "invalid");
