@@ -469,6 +469,34 @@ def run_case(case, fx, proctor, verbose):
         result_args = []  # proctor prints the result as the last line of stderr instead
     argv = [proctor, "sandbox"] + opts + ["--ro", f"{fx.bin}:/sec", "--rw", f"{work}:/box",
                                           "--chdir", "/box"] + result_args + ["--"] + cmd
+    race_hits, race_runs, race_bound, racer = [], 0, 0, None
+    if "race" in dv:
+        # Another box on the same work dir swaps "link" between a directory and a symlink to a
+        # host path while this case's bind source names it: the check and the mount must not be
+        # separable (TOCTOU). The case runs N times; any run seeing host content fails it.
+        n_runs, _, target = dv["race"].partition(":")
+        racer = subprocess.Popen(
+            [proctor, "sandbox", "--wall-ms", "8000", "--cpu-ms", "8000", "--ro",
+             f"{fx.bin}:/sec", "--rw", f"{work}:/box", "--chdir", "/box", "--result",
+             os.path.join(fx.out_root, case.name + ".racer.json"), "--", "/sec/flipper", "/box",
+             target or "/etc", "2"], stdin=subprocess.DEVNULL,
+            stdout=open(os.path.join(fx.out_root, case.name + ".racer.out"), "wb"),
+            stderr=subprocess.DEVNULL, start_new_session=True)
+        fx.record_pid(racer.pid)
+        for _ in range(100):
+            if os.path.lexists(os.path.join(work, "sym")):
+                break
+            time.sleep(0.02)
+        forbidden = [c.split("~", 1)[1] for c in case.checks if c.startswith("out!~")]
+        for _ in range(max(int(n_runs) - 1, 0)):
+            argv_i = [a if a != result_path else result_path + ".race" for a in argv]
+            r = subprocess.run(argv_i, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                               timeout=30, check=False)
+            race_runs += 1
+            if re.search(r"^/data: OK 1 entries$", r.stdout, re.M):
+                race_bound += 1  # the real directory was bound: the race was really run
+            race_hits += [r.stdout.strip()[:120] for f in forbidden
+                          if re.search(f, r.stdout, re.M)]
     env = dict(os.environ)
     if "bigenv" in dv:
         env["PROCTOR_SEC_HUGE"] = "e" * int(dv["bigenv"])
@@ -606,6 +634,19 @@ def run_case(case, fx, proctor, verbose):
 
     texts["proctor_pid"] = p.pid
     failures = []
+    if racer is not None:
+        try:
+            racer.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            racer.kill()  # the racing proctor we started, by its pid
+            racer.wait()
+        racer_out, _ = read_capped(os.path.join(fx.out_root, case.name + ".racer.out"))
+        if not re.search(r"swaps=[1-9]", racer_out):
+            failures.append(f"battery bug: the racing box did not swap ({racer_out.strip()!r})")
+        details.append(f"race: {race_runs} extra runs, {race_bound} bound the real directory")
+        if race_hits:
+            failures.append(f"race won in {len(race_hits)} of {race_runs + 1} runs: "
+                            f"{race_hits[0]!r}")
     if probe_err:
         failures.append(probe_err)
     if hung:
