@@ -367,6 +367,7 @@ static int build_ops(plan_builder *b, const sbx_spec *spec, const sbx_limits *li
 /* ---------------------------------------------------------------- the process object */
 
 struct sbx_proc {
+    pthread_mutex_t lock; /* guards cg against sbx_proc_kill/cpu/rss from other threads */
     pid_t pid;
     int pidfd;
     int release_w; /* lifeline of the init */
@@ -461,13 +462,17 @@ static int usable_cpus(void)
     return n > 0 ? n : 1;
 }
 
+/* SIGKILL to the box init ends its PID namespace: the kernel kills every process in it. The
+ * cgroup pass catches anything that might sit outside the namespace (there should be none). */
 static void kill_box(sbx_proc *p, int reason)
 {
     int expected = 0;
     (void)atomic_compare_exchange_strong(&p->kill_reason, &expected, reason);
     if (p->pidfd >= 0)
         (void)syscall(SYS_pidfd_send_signal, p->pidfd, SIGKILL, NULL, 0);
+    (void)pthread_mutex_lock(&p->lock);
     (void)sbx__cg_kill_all(&p->cg);
+    (void)pthread_mutex_unlock(&p->lock);
 }
 
 int sbx_spawn(sbx_proc **out, const sbx_spec *spec, pr_error *err)
@@ -490,6 +495,7 @@ int sbx_spawn(sbx_proc **out, const sbx_spec *spec, pr_error *err)
     if (!p)
         return pr_error_set(err, PR_ENOMEM, "out of memory");
     p->pidfd = p->release_w = p->status_r = p->exec_r = p->sock_r = p->listener = p->netns = -1;
+    (void)pthread_mutex_init(&p->lock, NULL);
     fill_limits(&p->lim, &spec->limits);
     p->ncpus = spec->cpu >= 0 ? 1 : usable_cpus();
 
@@ -714,7 +720,10 @@ int sbx_proc_netns_fd(const sbx_proc *p)
 
 uint64_t sbx_proc_cpu_us(const sbx_proc *p)
 {
+    sbx_proc *mp = (sbx_proc *)p; /* the lock only */
+    (void)pthread_mutex_lock(&mp->lock);
     uint64_t v = sbx__cg_cpu_ns(&p->cg);
+    (void)pthread_mutex_unlock(&mp->lock);
     if (v == UINT64_MAX)
         return 0;
     return v > p->cpu_base_ns ? (v - p->cpu_base_ns) / 1000 : 0;
@@ -722,7 +731,11 @@ uint64_t sbx_proc_cpu_us(const sbx_proc *p)
 
 uint64_t sbx_proc_rss_kb(const sbx_proc *p)
 {
-    return sbx__cg_mem_now_kb(&p->cg);
+    sbx_proc *mp = (sbx_proc *)p; /* the lock only */
+    (void)pthread_mutex_lock(&mp->lock);
+    uint64_t v = sbx__cg_mem_now_kb(&p->cg);
+    (void)pthread_mutex_unlock(&mp->lock);
+    return v;
 }
 
 void sbx_proc_kill(sbx_proc *p)
@@ -1049,7 +1062,9 @@ int sbx_proc_wait(sbx_proc *p, sbx_result *out, pr_error *err)
     }
     result_fill(p, out);
     /* Reported figures are in; now empty and remove the cgroups. */
+    (void)pthread_mutex_lock(&p->lock);
     sbx__cg_destroy(&p->cg);
+    (void)pthread_mutex_unlock(&p->lock);
     scrub_binds(p);
     if (out->verdict == SBX_IE)
         return pr_error_set(err, PR_ESYS, "%s", out->message);
@@ -1069,6 +1084,7 @@ void sbx_proc_free(sbx_proc *p)
         p->init_done = true;
     }
     sbx__cg_destroy(&p->cg);
+    (void)pthread_mutex_destroy(&p->lock);
     pr_close(&p->pidfd);
     pr_close(&p->release_w);
     pr_close(&p->status_r);
