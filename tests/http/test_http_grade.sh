@@ -61,6 +61,21 @@ assert "boom: the database file is missing" in t["message"]
 assert r["metrics"]["http"]["server_up"] is False
 PYEOF
 
+echo "== 2b. a server that dies mid-run is restarted for the next test"
+mkrepo "$fx/dies" "$tmp/dies"
+"$PROCTOR" grade "$fx/crashpack" "$tmp/dies" -o "$tmp/dies.json" 2>"$tmp/dies.log" ||
+    { cat "$tmp/dies.log"; fail "grade dies"; }
+$PY - "$tmp/dies.json" <<'PYEOF' || fail "dies report"
+import json, sys
+r = json.load(open(sys.argv[1]))
+crash, after = r["tests"]
+print(crash["verdict"], crash["message"][:300])
+print(after["verdict"], after["message"][:300])
+assert crash["verdict"] == "WA" and "connection closed" in crash["message"], crash
+assert after["verdict"] == "AC", after
+assert r["metrics"]["http"]["restarts"] == 1
+PYEOF
+
 echo "== 3. inventory-api solutions land in their ranges (shortened load)"
 cp -r "$PR_SOURCE_DIR/challenges/inventory-api" "$tmp/pack"
 $PY - "$tmp/pack/challenge.json" <<'PYEOF'
