@@ -27,7 +27,8 @@
  *
  * Generated files are cached outside the pack (so the pack digest and the committed pack stay
  * small) under $PROCTOR_CACHE_DIR/stdio, else $XDG_CACHE_HOME/proctor/stdio, else
- * $HOME/.cache/proctor/stdio, else /var/tmp/proctor-stdio. Every entry is content-addressed: the
+ * $HOME/.cache/proctor/stdio, else /var/tmp/proctor-stdio (and when none of these is writable,
+ * a directory in the job's scratch space). Every entry is content-addressed: the
  * SHA-256 of the program source, its runtime and its arguments (and, for a reference output, of
  * the input's key), so editing a generator or a reference solution regenerates exactly what it
  * affects. Entries are written to a temporary name and renamed; an flock on the cache's lock
@@ -941,10 +942,18 @@ static int prepare(prep *p, const stdio_state *s, const pr_grading *g, pr_error 
 
     const char *fail = NULL;
     char why[300];
-    if (cache_root(p->root, sizeof(p->root)) < 0) {
-        (void)fmtbuf(why, sizeof(why), "cannot create the stdio cache %s: %s", p->root,
-                     errdesc(errno));
-        fail = why;
+    if (cache_root(p->root, sizeof(p->root)) < 0 || access(p->root, W_OK) != 0) {
+        /* No usable shared cache (read-only home, for instance): this job's scratch directory
+         * still works, at the price of preparing again for every job. */
+        int e1 = errno;
+        pr_log(PR_LOG_WARN, "job=%s event=stdio_cache_unusable dir=%s errno=%d",
+               g->job_id ? g->job_id : "-", p->root, e1);
+        if (fmtbuf(p->root, sizeof(p->root), "%s/stdio-cache", g->scratch) ||
+            pr_mkdir_p(p->root) < 0) {
+            (void)fmtbuf(why, sizeof(why), "cannot create a cache for generated tests: %s",
+                         errdesc(errno));
+            fail = why;
+        }
     }
     if (!fail) {
         char lock[PATH_MAX];
