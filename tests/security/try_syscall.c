@@ -639,6 +639,19 @@ int main(int argc, char **argv)
         (void)mkfifo("/box/fifo", 0666); /* last: the box may be killed for it */
         return report(0);
     }
+    if (!strcmp(a, "special_files_deep") && argc == 3) {
+        /* The same, below N nested directories (a bounded clean-up walk must not miss it). */
+        int n = atoi(argv[2]), fd;
+        if (chdir("/box") != 0)
+            return report(-1);
+        for (int i = 0; i < n; i++)
+            if (mkdir("d", 0755) != 0 || chdir("d") != 0)
+                return report(-1);
+        fd = open("suid", O_WRONLY | O_CREAT | O_CLOEXEC, 0755);
+        if (fd >= 0)
+            (void)close(fd);
+        return report(chmod("suid", 06755));
+    }
     if (!strcmp(a, "symlink") && argc == 4)
         return report(symlink(argv[2], argv[3]));
     if (!strcmp(a, "fsopen"))
