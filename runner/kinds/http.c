@@ -1239,7 +1239,10 @@ static int grade_all(worker_args *a)
             j->srv.peak_rss_kb = o->res.max_rss_kb;
         o->verdict = passed ? "AC" : "WA";
         o->points = passed ? 1 : 0;
-        if (!passed && j->srv.ended[0])
+        if (!passed && !health_ok(j, 1000))
+            (void)pr_buf_puts(&o->msg, " (the server stopped answering during this test; it is "
+                                       "restarted for the next one)");
+        else if (!passed && j->srv.ended[0])
             (void)pr_buf_printf(&o->msg, " (note: %s)", j->srv.ended);
     }
     if (need_load) {

@@ -72,6 +72,7 @@ crash, after = r["tests"]
 print(crash["verdict"], crash["message"][:300])
 print(after["verdict"], after["message"][:300])
 assert crash["verdict"] == "WA" and "connection closed" in crash["message"], crash
+assert "the server stopped answering during this test" in crash["message"], crash
 assert after["verdict"] == "AC", after
 assert r["metrics"]["http"]["restarts"] == 1
 PYEOF
