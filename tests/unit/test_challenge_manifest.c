@@ -169,10 +169,12 @@ static void test_valid_and_digest(void)
         /* solutions/ is not part of the digest; tests/ is. */
         write_file(dir, "solutions/x.c", "int main(void){return 1;}\n");
         c = load_or_skip(dir, &err);
+        T_NOT_NULL(c);
         T_EQ_STR(c->digest, d1);
         pr_challenge_free(c);
         write_file(dir, "tests/b.out", "3\n");
         c = load_or_skip(dir, &err);
+        T_NOT_NULL(c);
         T_TRUE(strcmp(c->digest, d1) != 0);
         pr_challenge_free(c);
 
