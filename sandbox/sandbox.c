@@ -491,6 +491,10 @@ int sbx_spawn(sbx_proc **out, const sbx_spec *spec, pr_error *err)
     *out = NULL;
     if (!spec || !spec->argv || !spec->argv[0] || !spec->argv[0][0])
         return pr_error_set(err, PR_EINVAL, "sandbox: no program to run");
+    /* A caller that forgot sbx_global_init still gets its box cgroups. */
+    rc = sbx_global_init(err);
+    if (rc < 0)
+        return rc;
     p = pr_calloc(1, sizeof(*p));
     if (!p)
         return pr_error_set(err, PR_ENOMEM, "out of memory");
@@ -1115,19 +1119,30 @@ int sbx_run(sbx_result *out, const sbx_spec *spec, pr_error *err)
     return rc;
 }
 
+static pthread_mutex_t g_init_lock = PTHREAD_MUTEX_INITIALIZER;
+
 int sbx_global_init(pr_error *err)
 {
-    int expected = 0;
-    if (!atomic_compare_exchange_strong(&g_inited, &expected, 1))
+    if (atomic_load(&g_inited))
         return 0;
-    return sbx__cg_global_init(err);
+    int rc = 0;
+    (void)pthread_mutex_lock(&g_init_lock);
+    if (!atomic_load(&g_inited)) {
+        rc = sbx__cg_global_init(err);
+        if (rc == 0)
+            atomic_store(&g_inited, 1);
+    }
+    (void)pthread_mutex_unlock(&g_init_lock);
+    return rc;
 }
 
 void sbx_global_cleanup(void)
 {
+    (void)pthread_mutex_lock(&g_init_lock);
     sbx__seccomp_cleanup();
     sbx__cg_global_cleanup();
     atomic_store(&g_inited, 0);
+    (void)pthread_mutex_unlock(&g_init_lock);
 }
 
 /* ---------------------------------------------------------------- shared loopback netns */
