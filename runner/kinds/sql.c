@@ -743,8 +743,8 @@ static const json_t *find_by_name(const json_t *arr, const char *name)
 }
 
 /* The correctness verdict of one question: AC, WA, RE, TLE, MLE. */
-static const char *judge(const sql_question *sq, const json_t *got, const json_t *ref, char *msg,
-                         size_t msgsz)
+static const char *judge(const sql_question *sq, long long s_max_rows, const json_t *got,
+                         const json_t *ref, char *msg, size_t msgsz)
 {
     const char *st = json_string_value(json_object_get(got, "status"));
     const char *m = json_string_value(json_object_get(got, "message"));
@@ -789,8 +789,11 @@ static const char *judge(const sql_question *sq, const json_t *got, const json_t
         const json_t *a = json_array_get(rr, i), *b = json_array_get(gr, i);
         char why[400];
         if (json_is_true(json_object_get(b, "truncated"))) {
-            (void)snprintf(msg, msgsz, "%s with parameters %s: more than %lld rows", sq->file,
-                           "set", (long long)json_integer_value(json_object_get(b, "row_count")));
+            char *ps = json_dumps(json_array_get(sq->params, i), JSON_COMPACT);
+            (void)snprintf(msg, msgsz, "%s with %s: returned more than %lld rows (expected %zu)",
+                           sq->file, ps ? ps : "{}", s_max_rows,
+                           json_array_size(json_object_get(a, "rows")));
+            pr_free(ps);
             return "WA";
         }
         if (!pr_sql_rows_equal(json_object_get(a, "rows"), json_object_get(b, "rows"), sq->ordered,
@@ -889,7 +892,7 @@ int pr_sql_score(pr_grading *g, const sql_state *s, const json_t *result, const 
             added = pr_grading_add_test(g, meta, "RE", 0, res, msg, strlen(msg));
         } else {
             char jmsg[700];
-            verdict = judge(sq, got, rq, jmsg, sizeof(jmsg));
+            verdict = judge(sq, s->max_rows, got, rq, jmsg, sizeof(jmsg));
             if (!is_cost) {
                 points = strcmp(verdict, "AC") == 0 ? meta->points : 0;
                 added = pr_grading_add_test(g, meta, verdict, points, res, jmsg, strlen(jmsg));

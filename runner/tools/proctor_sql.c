@@ -108,13 +108,11 @@ static char *read_file(const char *dir, const char *name, size_t *len, int *miss
 
 static void set_str(json_t *o, const char *k, const char *v)
 {
-    json_t *s = json_stringn_nocheck(v, strlen(v));
-    /* Messages may quote candidate text; keep the object valid UTF-8 by hex-escaping bytes
-     * that are not. */
-    if (s && !json_string_value(s)) {
-        json_decref(s);
-        s = NULL;
-    }
+    /* Callers pass constants, names from the request or text cleaned by set_msg; anything
+     * else that is not valid UTF-8 becomes "?". */
+    json_t *s = json_string(v);
+    if (!s)
+        s = json_string("?");
     if (!s || json_object_set_new(o, k, s) != 0)
         fail("out of memory");
 }

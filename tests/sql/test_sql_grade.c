@@ -283,9 +283,11 @@ int main(void)
     expect(&h4, "q3", "RE", "PRAGMA writable_schema");
     done(&h4);
     write_text(sub, "schema.sql", "-- no indexes\n");
+    write_text(sub, "q4.sql", "SELECT id AS n FROM orders");
     graded h5 = grade(sub);
     expect(&h5, "q1", "AC", NULL);
     expect(&h5, "q2", "RE", "symbolic link");
+    expect(&h5, "q4", "WA", "returned more than 1000 rows");
     done(&h5);
 
     /* The cached database never changed. */
