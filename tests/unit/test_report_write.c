@@ -186,11 +186,40 @@ static void test_redact(void)
     json_decref(r);
 }
 
+/* Allocation failures while writing, validating and redacting: clean errors, no leaks. */
+static void test_alloc_fail(void)
+{
+    char dir[] = "/tmp/pr-test-report-XXXXXX";
+    T_NOT_NULL(mkdtemp(dir));
+    char path[128];
+    (void)snprintf(path, sizeof(path), "%s/r.json", dir);
+    json_t *r = sample_report();
+    int n;
+    for (n = 0; n < 10000; n++) {
+        pr_error err = { 0 };
+        pr_alloc_fail_after(n);
+        int rc = pr_report_write(path, r, &err);
+        json_t *red = pr_report_redact(r);
+        json_t *t = json_object();
+        int st = t ? pr_report_set_text(t, "m", "abc\xff", 4, 2) : PR_ENOMEM;
+        pr_alloc_fail_after(-1);
+        json_decref(t);
+        json_decref(red);
+        if (rc == 0 && red && st == 0)
+            break;
+    }
+    T_TRUE(n > 0 && n < 10000);
+    json_decref(r);
+    T_EQ_INT(pr_rm_rf(dir), 0);
+}
+
 int main(void)
 {
+    json_set_alloc_funcs(pr_malloc, pr_free);
     test_set_text();
     test_write_atomic();
     test_validate();
     test_redact();
+    test_alloc_fail();
     return 0;
 }
