@@ -503,7 +503,7 @@ static json_t *cell_json(const PGresult *r, int row, int col)
     const char *v = PQgetvalue(r, row, col);
     Oid t = PQftype(r, col);
     char *end = NULL;
-    bool integral = t == 20 || t == 21 || t == 23; /* int8, int2, int4 */
+    bool integral = t == 20 || t == 21 || t == 23;    /* int8, int2, int4 */
     bool numeric = t == 1700 || t == 700 || t == 701; /* numeric, float4, float8 */
     if (t == 1700 && !strchr(v, '.') && !strchr(v, 'e') && !strchr(v, 'N'))
         integral = true; /* a numeric without a fraction, like sum(bigint) */
