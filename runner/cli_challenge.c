@@ -233,6 +233,16 @@ static int check_pack(const char *dir, const check_opts *o)
         fprintf(stderr, "proctor challenge check: %s\n", err.msg);
         goto cleanup;
     }
+    /* Every runtime the pack allows must be one this proctor knows. */
+    for (size_t i = 0; c->runtimes[i]; i++) {
+        if (!pr_runtimes_find(rts, c->runtimes[i])) {
+            fprintf(stderr,
+                    "proctor challenge check: %s/challenge.json: runtimes[%zu]: expected a "
+                    "runtime of the runtimes configuration, got \"%s\"\n",
+                    dir, i, c->runtimes[i]);
+            goto cleanup;
+        }
+    }
     (void)snprintf(soldir, sizeof(soldir), "%s/solutions", c->dir);
     if (list_solutions(&names, &nnames, soldir) < 0) {
         fprintf(stderr, "proctor challenge check: %s: %s\n", soldir, strerror(errno));

@@ -23,6 +23,17 @@ set -e
 [ "$RC" -eq 1 ] || fail "wrong expectation: exit $RC, want 1"
 grep -Eq '^wrong +20\.0 +90\.\.100 +FAIL' "$T/out.txt" || fail "FAIL row"
 
+# A runtime no runtimes configuration knows: exit 2 naming the field.
+sed -i 's/"runtimes": \["c", "python", "node", "go"\]/"runtimes": ["c", "cobol"]/' \
+    "$T/pack/challenge.json"
+set +e
+"$PROCTOR" challenge check "$T/pack" >"$T/out.txt" 2>"$T/err.txt"
+RC=$?
+set -e
+[ "$RC" -eq 2 ] || fail "unknown runtime: exit $RC, want 2"
+grep -q 'pack/challenge.json: runtimes\[1\]: expected a runtime' "$T/err.txt" ||
+    fail "unknown runtime: message"
+
 # A malformed manifest: exit 2 naming the file and field.
 sed -i 's/"kind": "stdio"/"kind": "soap"/' "$T/pack/challenge.json"
 set +e
