@@ -859,6 +859,12 @@ def check_one(chk, res, verdict, viol, texts, work, injected, fx):
         v, n = texts["stdout_size"], int(m.group(2))
         ok = v < n if m.group(1) == "<" else v >= n
         return None if ok else f"stdout size {v}, wanted {m.group(1)}{n}"
+    m = re.match(r"^wsize:([^<]+)<=(\d+)$", chk)
+    if m:
+        path = os.path.join(work, m.group(1))
+        size = os.path.getsize(path) if os.path.exists(path) else 0
+        lim = int(m.group(2)) * 1024
+        return None if size <= lim else f"{m.group(1)} in the work dir is {size} bytes (> {lim})"
     m = re.match(r"^nofile~(.*)$", chk)
     if m:
         bad = []
