@@ -33,9 +33,11 @@ typedef struct pr_challenge {
     void *kind_state;           /* owned via kind->free */
 } pr_challenge;
 
-/** Loads and validates dir/challenge.json, computes the digest, and lets the kind parse its
- * part. Errors (PR_EINVAL, PR_EJSON, PR_ENOTFOUND) read "<file>: <field>: <what was expected>".
- * Any thread. */
+/** Loads and validates dir/challenge.json (at most 1 MiB, 64 levels deep, duplicate keys
+ * rejected), computes the digest over every file of the pack but solutions/ (symlinks and
+ * special files refused), and lets the kind parse its part. Errors (PR_EINVAL, PR_EJSON,
+ * PR_ENOTFOUND, PR_ELIMIT, PR_EUNSAFE) read "<file>: <field>: expected <what>, got <what>".
+ * The caller owns *out (pr_challenge_free). Any thread. */
 int pr_challenge_load(pr_challenge **out, const char *dir, pr_error *err);
 void pr_challenge_free(pr_challenge *c);
 
