@@ -284,7 +284,13 @@ int main(void)
     done(&h4);
     write_text(sub, "schema.sql", "-- no indexes\n");
     write_text(sub, "q4.sql", "SELECT id AS n FROM orders");
+    /* About 600 MB of distinct strings: the SQLite heap limit stops it, deterministically. */
+    write_text(sub, "q3.sql",
+               "WITH RECURSIVE r(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM r WHERE x < 3000000) "
+               "SELECT count(DISTINCT printf('%.200c', x) || x) AS month FROM r "
+               "WHERE :year IS NOT NULL");
     graded h5 = grade(sub);
+    expect(&h5, "q3", "MLE", "heap limit");
     expect(&h5, "q1", "AC", NULL);
     expect(&h5, "q2", "RE", "symbolic link");
     expect(&h5, "q4", "WA", "returned more than 1000 rows");
