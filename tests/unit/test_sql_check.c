@@ -95,6 +95,8 @@ static void test_schema_mode(void)
     refused(db, &chk, "REINDEX", "only hold CREATE INDEX");
     refused(db, &chk, "CREATE INDEX t ON orders (load_extension('x'))", "load_extension");
     refused(db, &chk, "BEGIN", "BEGIN/COMMIT");
+    refused(db, &chk, "VACUUM", "only hold CREATE INDEX");
+    refused(db, &chk, "VACUUM INTO '/tmp/proctor-sql-unit-copy.db'", "");
     /* The data is intact. */
     sqlite3_set_authorizer(db, NULL, NULL);
     sqlite3_stmt *st = NULL;
@@ -128,6 +130,8 @@ static void test_query_mode(void)
     refused(db, &chk, "CREATE INDEX i ON orders (customer_id)", "not allowed in a query file");
     refused(db, &chk, "EXPLAIN SELECT 1", "read-only SELECT");
     refused(db, &chk, "BEGIN", "BEGIN/COMMIT");
+    refused(db, &chk, "VACUUM INTO '/tmp/proctor-sql-unit-copy.db'", "");
+    refused(db, &chk, "SELECT fts3_tokenizer('simple')", "fts3_tokenizer");
     refused(db, &chk, "   -- nothing\n", "no SQL statement");
     sqlite3_close(db);
 }
@@ -175,6 +179,56 @@ static void test_rows(void)
     json_decref(shorter);
     json_decref(big1);
     json_decref(big2);
+}
+
+static void test_pg_text(void)
+{
+    pr_error err = { 0 };
+    static const char *const pt[] = { "orders", "order_items", NULL };
+    const char *text = "-- a; comment\nCREATE INDEX a ON orders (customer_id);\n"
+                       "CREATE INDEX \"b;x\" ON orders ((status || ';'));  /* ; */ ;\n"
+                       "ANALYZE $$;$$;";
+    json_t *parts = pr_sql_pg_split(text, strlen(text), 10, &err);
+    T_NOT_NULL(parts);
+    T_EQ_INT(json_array_size(parts), 3);
+    T_CONTAINS(json_string_value(json_array_get(parts, 1)), "(status || ';')");
+    json_decref(parts);
+    T_NULL(pr_sql_pg_split("SELECT 'open", 12, 10, &err));
+    T_CONTAINS(err.msg, "unterminated");
+
+    T_EQ_INT(pr_sql_pg_check_schema_stmt(
+                 "create unique index if not exists x on public.orders (id)", pt, &err),
+             0);
+    T_EQ_INT(pr_sql_pg_check_schema_stmt("/* c */ CREATE INDEX ON ONLY order_items (order_id)", pt,
+                                         &err),
+             0);
+    T_EQ_INT(pr_sql_pg_check_schema_stmt("ANALYZE orders", pt, &err), 0);
+    T_EQ_INT(pr_sql_pg_check_schema_stmt("ANALYZE", pt, &err), 0);
+    T_TRUE(pr_sql_pg_check_schema_stmt("CREATE TABLE t (x int)", pt, &err) < 0);
+    T_CONTAINS(err.msg, "only CREATE INDEX and ANALYZE");
+    T_TRUE(pr_sql_pg_check_schema_stmt("CREATE INDEX CONCURRENTLY c ON orders (id)", pt, &err) < 0);
+    T_TRUE(pr_sql_pg_check_schema_stmt("CREATE INDEX c ON pg_class (relname)", pt, &err) < 0);
+    T_CONTAINS(err.msg, "not one of the challenge's tables");
+    T_TRUE(pr_sql_pg_check_schema_stmt("DROP TABLE orders", pt, &err) < 0);
+    T_TRUE(pr_sql_pg_check_schema_stmt("ALTER TABLE orders OWNER TO x", pt, &err) < 0);
+
+    T_EQ_INT(pr_sql_pg_check_query("WITH x AS (SELECT 1) SELECT * FROM x;", 37, &err), 0);
+    T_EQ_INT(pr_sql_pg_check_query(" (SELECT 1)", 11, &err), 0);
+    T_TRUE(pr_sql_pg_check_query("SELECT 1; SELECT 2", 18, &err) < 0);
+    T_CONTAINS(err.msg, "exactly one SELECT");
+    T_TRUE(pr_sql_pg_check_query("COPY orders TO STDOUT", 21, &err) < 0);
+    T_TRUE(pr_sql_pg_check_query("SET statement_timeout = 0", 25, &err) < 0);
+
+    json_t *names = NULL;
+    const char *q = "SELECT ':x', a::text FROM t WHERE b = :year AND c = :since || :year -- :no";
+    char *out = pr_sql_pg_params(q, strlen(q), &names, &err);
+    T_NOT_NULL(out);
+    T_EQ_STR(out, "SELECT ':x', a::text FROM t WHERE b = $1 AND c = $2 || $1 -- :no");
+    T_EQ_INT(json_array_size(names), 2);
+    T_EQ_STR(json_string_value(json_array_get(names, 1)), "since");
+    pr_free(out);
+    json_decref(names);
+    T_NULL(pr_sql_pg_params("SELECT $1", 9, &names, &err));
 }
 
 typedef struct gen_count {
@@ -288,6 +342,7 @@ int main(void)
     test_cost();
     test_rows();
     test_generator();
+    test_pg_text();
     test_parse_alloc_fail();
     return 0;
 }
