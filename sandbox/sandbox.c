@@ -68,6 +68,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "proctor/buf.h"
 #include "proctor/log.h"
 
 #ifndef CLONE_PIDFD
@@ -822,7 +823,13 @@ static uint64_t cpu_used_ns(const sbx_proc *p)
 
 /* After the box: no device, FIFO or socket and no setuid/setgid bit may stay in a writable
  * bind (the runner or a person may later open or run what the program left there). Walks
- * without following symlinks, bounded in depth and entries. */
+ * without following symlinks. A directory's names are read first and its DIR closed, so a level
+ * holds one fd and a small frame: 512 levels deep at most; a directory nested deeper is made
+ * inaccessible (mode 0) rather than left unchecked. */
+#define SCRUB_MAX_DEPTH 512
+
+static void scrub_entry(int dirfd, const char *name, int depth, size_t *budget);
+
 static void scrub_dir(int dirfd, int depth, size_t *budget)
 {
     int dfd = fcntl(dirfd, F_DUPFD_CLOEXEC, 3);
@@ -832,34 +839,46 @@ static void scrub_dir(int dirfd, int depth, size_t *budget)
             (void)close(dfd);
         return;
     }
+    pr_buf names = PR_BUF_INIT(64u << 20);
     struct dirent *e;
     while (*budget > 0 && (e = readdir(d)) != NULL) {
         if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
             continue;
         (*budget)--;
-        struct stat st;
-        if (fstatat(dirfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
-            continue;
-        if (S_ISDIR(st.st_mode)) {
-            if (depth >= 64)
-                continue;
-            int sub = openat(dirfd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-            if (sub >= 0) {
-                scrub_dir(sub, depth + 1, budget);
-                (void)close(sub);
-            }
-        } else if (S_ISSOCK(st.st_mode) || S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode) ||
-                   S_ISBLK(st.st_mode)) {
-            (void)unlinkat(dirfd, e->d_name, 0);
-        } else if (S_ISREG(st.st_mode) && (st.st_mode & (S_ISUID | S_ISGID))) {
-            int fd = openat(dirfd, e->d_name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-            if (fd >= 0) {
-                (void)fchmod(fd, st.st_mode & 0777);
-                (void)close(fd);
-            }
-        }
+        if (pr_buf_put(&names, e->d_name, strlen(e->d_name) + 1) < 0)
+            break;
     }
     (void)closedir(d);
+    for (size_t off = 0; names.ptr && off < names.len; off += strlen(names.ptr + off) + 1)
+        scrub_entry(dirfd, names.ptr + off, depth, budget);
+    pr_buf_free(&names);
+}
+
+static void scrub_entry(int dirfd, const char *name, int depth, size_t *budget)
+{
+    struct stat st;
+    if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+        return;
+    if (S_ISDIR(st.st_mode)) {
+        if (depth >= SCRUB_MAX_DEPTH) {
+            (void)fchmodat(dirfd, name, 0, 0);
+            return;
+        }
+        int sub = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (sub >= 0) {
+            scrub_dir(sub, depth + 1, budget);
+            (void)close(sub);
+        }
+    } else if (S_ISSOCK(st.st_mode) || S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode) ||
+               S_ISBLK(st.st_mode)) {
+        (void)unlinkat(dirfd, name, 0);
+    } else if (S_ISREG(st.st_mode) && (st.st_mode & (S_ISUID | S_ISGID))) {
+        int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+        if (fd >= 0) {
+            (void)fchmod(fd, st.st_mode & 0777);
+            (void)close(fd);
+        }
+    }
 }
 
 static void scrub_binds(sbx_proc *p)
@@ -867,10 +886,12 @@ static void scrub_binds(sbx_proc *p)
     for (size_t i = 0; i < p->nscrub; i++) {
         int fd = open(p->scrub[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0)
-            continue; /* a file bind: nothing below it */
-        size_t budget = 200000;
+            continue;            /* a file bind: nothing below it */
+        size_t budget = 1000000; /* entries; past it the rest is left unchecked (logged) */
         scrub_dir(fd, 0, &budget);
         (void)close(fd);
+        if (budget == 0)
+            pr_log(PR_LOG_WARN, "event=sandbox-scrub-budget path=%s", p->scrub[i]);
     }
 }
 
