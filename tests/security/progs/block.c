@@ -14,7 +14,7 @@ static void *other(void *arg)
 {
     (void)arg;
     pthread_mutex_lock(&b);
-    sleep(1);
+    usleep(200000);
     pthread_mutex_lock(&a);
     return NULL;
 }
@@ -42,7 +42,7 @@ int main(int argc, char **argv)
         pthread_t t;
         pthread_mutex_lock(&a);
         (void)pthread_create(&t, NULL, other, NULL);
-        sleep(1);
+        usleep(200000);
         pthread_mutex_lock(&b);
         return 0;
     }
