@@ -30,7 +30,8 @@ int main(int argc, char **argv)
         return 2;
     }
     int port = (int)strtol(argv[1], NULL, 10);
-    double period = argc > 3 ? strtod(argv[2], NULL) : 0, stall = argc > 3 ? strtod(argv[3], NULL) : 0;
+    double period = argc > 3 ? strtod(argv[2], NULL) : 0,
+           stall = argc > 3 ? strtod(argv[3], NULL) : 0;
     int lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     int one = 1;
     setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
@@ -72,7 +73,8 @@ int main(int argc, char **argv)
             /* Count complete requests (GETs without bodies) and answer each. */
             size_t reqs = 0, len = 0;
             for (ssize_t k = 3; k < r; k++) {
-                if (buf[k] == '\n' && buf[k - 1] == '\r' && buf[k - 2] == '\n' && buf[k - 3] == '\r')
+                if (buf[k] == '\n' && buf[k - 1] == '\r' && buf[k - 2] == '\n' &&
+                    buf[k - 3] == '\r')
                     reqs++;
             }
             for (size_t k = 0; k < reqs && len + sizeof(RESP) < sizeof(out); k++) {
