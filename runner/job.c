@@ -173,22 +173,32 @@ static int report_skeleton(job_state *js)
     else
         (void)snprintf(kernel, sizeof(kernel), "unknown");
 
+    /* Caller-supplied text (repo, ref, candidate, queued_at) may be anything: it goes in
+     * cleaned to UTF-8 and capped, never as a reason to fail. */
     json_t *r = json_pack(
-        "{s:s, s:{s:s, s:s, s:s, s:n}, s:{s:o, s:o, s:n, s:n, s:n, s:n}, s:{s:n, s:n, s:n, s:n},"
+        "{s:s, s:{s:s, s:s, s:s, s:n}, s:{s:s, s:n, s:n, s:n, s:n, s:n}, s:{s:n, s:n, s:n, s:n},"
         " s:s, s:n, s:{s:i, s:i, s:f}, s:{s:s, s:i, s:i, s:s}, s:[], s:{},"
         " s:{s:i, s:i, s:i, s:i}, s:{s:s, s:s, s:{}}}",
-        "schema", PR_REPORT_SCHEMA, "job", "id", js->id, "queued_at",
-        js->spec->queued_at ? js->spec->queued_at : started, "started_at", started, "finished_at",
-        "submission", "repo", json_string(repo), "ref", str_or_null(js->spec->ref), "commit",
-        "author", "committed_at", "runtime", "challenge", "id", "version", "kind", "digest",
-        "status", "error", "error", "score", "earned", 0, "max", 0, "percent", 0.0, "build",
-        "verdict", "SKIP", "cpu_ms", 0, "wall_ms", 0, "log", "", "tests", "metrics", "timings",
-        "fetch_ms", 0, "build_ms", 0, "tests_ms", 0, "total_ms", 0, "environment", "proctor",
-        PROCTOR_VERSION, "kernel", kernel, "isolation");
+        "schema", PR_REPORT_SCHEMA, "job", "id", js->id, "queued_at", started, "started_at",
+        started, "finished_at", "submission", "repo", "", "ref", "commit", "author", "committed_at",
+        "runtime", "challenge", "id", "version", "kind", "digest", "status", "error", "error",
+        "score", "earned", 0, "max", 0, "percent", 0.0, "build", "verdict", "SKIP", "cpu_ms", 0,
+        "wall_ms", 0, "log", "", "tests", "metrics", "timings", "fetch_ms", 0, "build_ms", 0,
+        "tests_ms", 0, "total_ms", 0, "environment", "proctor", PROCTOR_VERSION, "kernel", kernel,
+        "isolation");
     if (!r)
         return PR_ENOMEM;
-    if (js->spec->candidate && json_object_set_new(json_object_get(r, "job"), "candidate",
-                                                   json_string(js->spec->candidate)) != 0) {
+    json_t *job = json_object_get(r, "job");
+    json_t *sub = json_object_get(r, "submission");
+    const pr_job_spec *sp = js->spec;
+    int rc = pr_report_set_text(sub, "repo", repo, strlen(repo), 1024);
+    if (rc == 0 && sp->ref)
+        rc = pr_report_set_text(sub, "ref", sp->ref, strlen(sp->ref), 256);
+    if (rc == 0 && sp->candidate)
+        rc = pr_report_set_text(job, "candidate", sp->candidate, strlen(sp->candidate), 256);
+    if (rc == 0 && sp->queued_at)
+        rc = pr_report_set_text(job, "queued_at", sp->queued_at, strlen(sp->queued_at), 64);
+    if (rc < 0) {
         json_decref(r);
         return PR_ENOMEM;
     }
@@ -326,7 +336,8 @@ static int stage_fetch(job_state *js, pr_error *err)
     if (rc < 0)
         return rc;
     json_t *sub = json_object_get(js->report, "submission");
-    if (json_object_set_new(sub, "ref", json_string(info.ref)) != 0 ||
+    if (pr_report_set_text(sub, "ref", info.ref, strnlen(info.ref, sizeof(info.ref)),
+                           sizeof(info.ref)) < 0 ||
         json_object_set_new(sub, "commit", json_string(info.commit)) != 0 ||
         pr_report_set_text(sub, "author", info.author, strnlen(info.author, sizeof(info.author)),
                            sizeof(info.author)) < 0 ||

@@ -95,6 +95,36 @@ static void test_credentials(void)
     json_decref(r);
 }
 
+/* Bytes that are not UTF-8 in the caller's strings end up cleaned in the report. */
+static void test_non_utf8_arguments(void)
+{
+    pr_job_spec spec;
+    pr_env env;
+    pr_error err = { 0 };
+    json_t *r = NULL;
+    memset(&spec, 0, sizeof(spec));
+    spec.challenge_dir = pack;
+    spec.repo = "/nonexistent/\xff\xfe-repo";
+    spec.ref = "main\xc3";
+    spec.candidate = "B\xe9"
+                     "a";
+    env_init(&env);
+    T_EQ_INT(pr_job_run(&r, &spec, &env, &err), 0);
+    T_EQ_INT(pr_report_validate(r, &err), 0);
+    T_EQ_STR(stage_of(r), "fetch");
+    const char *repo = json_string_value(json_object_get(json_object_get(r, "submission"), "repo"));
+    T_CONTAINS(repo, "\xEF\xBF\xBD");
+    T_CONTAINS(repo, "-repo");
+    char *text = json_dumps(r, 0);
+    T_NOT_NULL(text);
+    json_error_t jerr;
+    json_t *back = json_loads(text, 0, &jerr);
+    T_NOT_NULL(back);
+    json_decref(back);
+    pr_free(text);
+    json_decref(r);
+}
+
 static void *worker(void *arg)
 {
     (void)arg;
@@ -157,6 +187,7 @@ int main(void)
     test_unknown_challenge();
     test_missing_repo();
     test_credentials();
+    test_non_utf8_arguments();
     test_threads();
     test_alloc_fail();
     pr_runtimes_free(rts);
