@@ -83,6 +83,21 @@ static void test_config(void)
     parse_bad("{\"spool\": \"/s\",", "line");
 }
 
+/* The shipped example documents every key: it must load. */
+static void test_example_config(void)
+{
+    pr_config *c = NULL;
+    pr_error err = { 0 };
+    int rc = pr_config_load(&c, PR_SOURCE_DIR "/proctor.example.json", &err);
+    if (rc != 0)
+        T_FAIL("proctor.example.json: %s", err.msg);
+    T_EQ_INT(c->ntokens, 3);
+    T_EQ_INT(c->nwatches, 1);
+    T_EQ_INT(c->workers, 2);
+    T_EQ_INT(c->body_bytes, 65536);
+    pr_config_free(c);
+}
+
 static void test_config_alloc_fail(void)
 {
     static const char text[] =
@@ -215,6 +230,7 @@ int main(void)
 {
     json_set_alloc_funcs(pr_malloc, pr_free);
     test_config();
+    test_example_config();
     test_config_alloc_fail();
     test_job_parse();
     test_hmac_and_urls();
