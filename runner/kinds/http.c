@@ -69,6 +69,22 @@
  * port, i (inside repeat). JSON Pointer is
  * RFC 6901 with "*" mapping over arrays. Steps stop at the first failure; the test's details
  * then hold the request, the expected, the actual response (truncated) and a curl command.
+ *
+ * ## How a job runs
+ *
+ * grade() starts a thread of its own (setns changes only the calling thread). That thread spawns
+ * the server with sbx_spawn in a NEW loopback-only network namespace (never the shared stdio one),
+ * PORT and the declared env in its environment, pinned to CPU 0 when there are two or more; it
+ * then enters the server's namespace (setns on sbx_proc_netns_fd) so every socket it creates
+ * lives there, and waits for TCP + GET health_path == 200. A server that never answers makes
+ * every test fail with the reason and the tail of its log. Scenarios run in manifest order on
+ * one server (a health check before each; a server that stopped answering is restarted, at most
+ * 3 times). The load phase (after its setup scenario) runs open-loop from the same thread pinned
+ * to CPU 1 (http_load.c): latency from each request's scheduled send, warm-up discarded, HDR
+ * histogram, server CPU from its cgroup over the measured window, peak RSS sampled every
+ * 100 ms. Then the server is stopped, the reference solution measured if a load test needs it,
+ * and results are appended in manifest order; metrics.http gets the DESIGN.md names plus
+ * start_ms, peak_rss_kb, restarts, the load details and the reference values.
  */
 #include "proctor/kind.h"
 
