@@ -6,6 +6,7 @@ import hmac
 import http.server
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -510,6 +511,29 @@ def test_signals(root):
     check(st == 200, "new token after SIGHUP %d" % st)
     st, _, _ = d.jreq("GET", "/v1/challenges", token=REV)
     check(st == 401, "old token after SIGHUP %d" % st)
+    # SIGHUP reloads the challenge packs too.
+    packs = d.cfg["challenges"]
+    shutil.copytree(os.path.join(packs, "daemon-echo"), os.path.join(packs, "daemon-echo2"))
+    man = os.path.join(packs, "daemon-echo2", "challenge.json")
+    with open(man) as f:
+        m = json.load(f)
+    m["id"] = "daemon-echo2"
+    with open(man, "w") as f:
+        json.dump(m, f)
+    st, _, j = d.submit(repo, challenge="daemon-echo2")
+    check(st == 404, "pack before reload %d" % st)
+    d.send(signal.SIGHUP)
+    deadline = time.time() + 5
+    while time.time() < deadline:
+        st, _, j = d.jreq("GET", "/v1/challenges", token=new_tok)
+        if len(j["challenges"]) == 2:
+            break
+        time.sleep(0.1)
+    check(sorted(c["id"] for c in j["challenges"]) == ["daemon-echo", "daemon-echo2"],
+          "challenges after SIGHUP %r" % j)
+    shutil.rmtree(os.path.join(packs, "daemon-echo2"))
+    d.send(signal.SIGHUP)
+
     # A broken config on SIGHUP keeps the old one.
     with open(d.cfg_path, "w") as f:
         f.write("{broken")
