@@ -57,17 +57,22 @@ LUA
 echo "== idle: GET /v1/submissions/{id} (a done report)"
 wrk -t2 -c32 -d"$DUR" --latency -s "$TMP/auth.lua" "http://127.0.0.1:$PORT/v1/submissions/$FIRST" | grep -E "Requests/sec|99%|50%"
 
-echo "== end to end: $JOBS submissions of $CHALLENGE"
+echo "== end to end: $JOBS submissions of $CHALLENGE (nothing else running)"
 START=$(date +%s.%N)
 IDS=()
 for i in $(seq "$JOBS"); do IDS+=("$(submit "$i")"); done
-echo "== while grading: GET /healthz and GET /v1/submissions/{id}"
-wrk -t2 -c32 -d"$DUR" --latency "http://127.0.0.1:$PORT/healthz" | grep -E "Requests/sec|99%|50%"
-wrk -t2 -c32 -d"$DUR" --latency -s "$TMP/auth.lua" "http://127.0.0.1:$PORT/v1/submissions/$FIRST" | grep -E "Requests/sec|99%|50%"
 for id in "${IDS[@]}"; do
     while [ ! -f "$TMP/spool/reports/$id.json" ]; do sleep 0.2; done
 done
 END=$(date +%s.%N)
+echo "== while grading another $JOBS: GET /healthz and GET /v1/submissions/{id}"
+MORE=()
+for i in $(seq "$JOBS"); do MORE+=("$(submit "x$i")"); done
+wrk -t2 -c32 -d"$DUR" --latency "http://127.0.0.1:$PORT/healthz" | grep -E "Requests/sec|99%|50%"
+wrk -t2 -c32 -d"$DUR" --latency -s "$TMP/auth.lua" "http://127.0.0.1:$PORT/v1/submissions/$FIRST" | grep -E "Requests/sec|99%|50%"
+for id in "${MORE[@]}"; do
+    while [ ! -f "$TMP/spool/reports/$id.json" ]; do sleep 0.2; done
+done
 /usr/bin/python3 - "$TMP/spool/reports" "$START" "$END" "${IDS[@]}" <<'PY'
 import json, os, sys
 d, start, end, ids = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), sys.argv[4:]
