@@ -69,7 +69,7 @@ static void test_pack_programs(const pr_runtime *py, const char *prog, const cha
     put(pack, "t/a.out", "7\n");
     put(pack, "gen.py",
         "import sys\nsys.stderr.write('generator broke on purpose')\nsys.exit(3)\n");
-    put(pack, "ref.py", "import sys\nsys.stdout.write(sys.stdin.read())\n");
+    put(pack, "ref.py", "import sys\nsys.stdout.write(''.join(sys.stdin.readlines()[1:]))\n");
     put(pack, "check.c",
         "#include <stdio.h>\n"
         "int main(void) {\n"
@@ -127,6 +127,16 @@ static void test_pack_programs(const pr_runtime *py, const char *prog, const cha
     T_EQ_INT(c->kind->grade(&g, c->kind_state, &err), 0);
     expect(g.tests, "c_checker", "IE", 0, "compiling failed");
     expect(g.tests, "plain", "AC", 1, NULL);
+    json_decref(g.tests);
+    pr_challenge_free(c);
+
+    /* Editing the generator changes its cache key: the test is generated afresh and passes. */
+    put(pack, "gen.py", "import sys\nsys.stdout.write('echo\\n' + sys.argv[1] + '\\n')\n");
+    T_EQ_INT(pr_challenge_load(&c, pack, &err), 0);
+    g.challenge = c;
+    g.tests = json_array();
+    T_EQ_INT(c->kind->grade(&g, c->kind_state, &err), 0);
+    expect(g.tests, "gen", "AC", 1, NULL);
     json_decref(g.tests);
     pr_challenge_free(c);
     T_EQ_INT(pr_rm_rf(pack), 0);
