@@ -788,7 +788,9 @@ static int ensure_reference_pg(json_t **out, const pr_sql_pgconn *c, const sql_s
     int rc = pr_sql_cache_root(root, sizeof(root), err);
     if (rc < 0)
         return rc;
-    (void)snprintf(path, sizeof(path), "%s/%.64s.reference-pg.json", root, digest);
+    /* Block counts depend on the server version: an upgrade measures the reference again. */
+    (void)snprintf(path, sizeof(path), "%s/%.64s.reference-pg%d.json", root, digest,
+                   PQserverVersion(admin));
     *out = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
     if (*out)
         return 0;

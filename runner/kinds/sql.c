@@ -25,6 +25,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include "proctor/buf.h"
 #include "proctor/common.h"
 #include "proctor/log.h"
@@ -653,7 +655,9 @@ static int ensure_reference(json_t **out, const sql_state *s, const pr_grading *
     int rc = 0;
 
     *out = NULL;
-    (void)spath(path, sizeof(path), "%s/%s.reference-sqlite.json", root, digest);
+    /* Counters depend on the SQLite version: a library upgrade measures the reference again. */
+    (void)spath(path, sizeof(path), "%s/%s.reference-sqlite-%s.json", root, digest,
+                sqlite3_libversion());
     json_error_t jerr;
     ref = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
     if (ref) {
