@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -579,22 +580,38 @@ int pr_daemon_infra_failure(const json_t *report, char *msg, size_t msgsz)
     return 2;
 }
 
+json_t *pr_daemon_error_report(const pr_spool_job *job, const char *stage, const char *msg,
+                               uint64_t elapsed_ms)
+{
+    char now[32], kernel[200];
+    struct utsname u;
+    pr_time_rfc3339(now, sizeof(now), (long long)time(NULL));
+    if (uname(&u) == 0)
+        (void)snprintf(kernel, sizeof(kernel), "%s %s %s", u.sysname, u.release, u.machine);
+    else
+        (void)snprintf(kernel, sizeof(kernel), "unknown");
+    json_t *r = json_pack(
+        "{s:s,s:{s:s,s:s,s:s,s:s},s:{s:s,s:s?,s:n,s:n,s:n,s:n},"
+        "s:{s:s,s:n,s:n,s:n},s:s,s:{s:s,s:s},s:{s:i,s:i,s:f},"
+        "s:{s:s,s:i,s:i,s:s},s:[],s:{},s:{s:i,s:i,s:i,s:I},s:{s:s,s:s,s:{}}}",
+        "schema", PR_REPORT_SCHEMA, "job", "id", job->id, "queued_at",
+        job->queued_at[0] ? job->queued_at : now, "started_at", now, "finished_at", now,
+        "submission", "repo", job->repo ? job->repo : "", "ref", job->ref, "commit", "author",
+        "committed_at", "runtime", "challenge", "id", job->challenge ? job->challenge : "",
+        "version", "kind", "digest", "status", "error", "error", "stage", stage, "message", msg,
+        "score", "earned", 0, "max", 0, "percent", 0.0, "build", "verdict", "SKIP", "cpu_ms", 0,
+        "wall_ms", 0, "log", "", "tests", "metrics", "timings", "fetch_ms", 0, "build_ms", 0,
+        "tests_ms", 0, "total_ms", (json_int_t)elapsed_ms, "environment", "proctor",
+        PROCTOR_VERSION, "kernel", kernel, "isolation");
+    if (r && job->candidate)
+        (void)json_object_set_new(json_object_get(r, "job"), "candidate",
+                                  json_string(job->candidate));
+    return r;
+}
+
 static json_t *error_report(const pr_worker *w, const char *stage, const char *msg)
 {
-    char now[32];
-    pr_time_rfc3339(now, sizeof(now), (long long)time(NULL));
-    return json_pack("{s:s,s:{s:s,s:s,s:s,s:s},s:{s:s,s:s?,s:n,s:n,s:n,s:n},"
-                     "s:{s:s,s:n,s:n,s:n},s:s,s:{s:s,s:s},s:{s:i,s:i,s:f},s:n,s:[],s:{},"
-                     "s:{s:i,s:i,s:i,s:I},s:{s:s,s:n,s:{}}}",
-                     "schema", PR_REPORT_SCHEMA, "job", "id", w->job.id, "queued_at",
-                     w->job.queued_at, "started_at", now, "finished_at", now, "submission", "repo",
-                     w->job.repo, "ref", w->job.ref, "commit", "author", "committed_at", "runtime",
-                     "challenge", "id", w->job.challenge, "version", "kind", "digest", "status",
-                     "error", "error", "stage", stage, "message", msg, "score", "earned", 0, "max",
-                     0, "percent", 0.0, "build", "tests", "metrics", "timings", "fetch_ms", 0,
-                     "build_ms", 0, "tests_ms", 0, "total_ms",
-                     (json_int_t)((pr_now_ns() - w->start_ns) / 1000000u), "environment", "proctor",
-                     PROCTOR_VERSION, "kernel", "isolation");
+    return pr_daemon_error_report(&w->job, stage, msg, (pr_now_ns() - w->start_ns) / 1000000u);
 }
 
 static void work_cb(uv_work_t *req)

@@ -225,6 +225,10 @@ int pr_daemon_spool_path(const pr_daemon *d, char *out, size_t outsz, const char
  * runtime) returns 1; a graded report with a sandbox internal error (IE) in the build or a test
  * returns 2; else 0. msg gets a one-line description. Any thread. */
 int pr_daemon_infra_failure(const json_t *report, char *msg, size_t msgsz);
+/** A complete proctor.report/1 of status "error" for a job the pipeline could not run (unknown
+ * pack, pipeline failure). New reference, NULL on OOM. Any thread. */
+json_t *pr_daemon_error_report(const pr_spool_job *job, const char *stage, const char *msg,
+                               uint64_t elapsed_ms);
 /** The stage ("starting", "fetch", "build", "test") of a running job, or NULL. */
 const char *pr_daemon_job_stage(const pr_daemon *d, const char *id);
 /** Reloads the challenge list from cfg->challenges. */

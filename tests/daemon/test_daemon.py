@@ -304,6 +304,14 @@ def test_bad_input(root):
     _, _, m = d.req("GET", "/metrics")
     check(b"proctor_job_retries_total 2" in m, "retries metric")
 
+    # A dropped job naming a pack that does not exist ends with an error report (stage
+    # challenge), not retried.
+    drop_job(d.spool, "nopack.json", {"id": "nopack1", "repo": repo, "challenge": "no-pack"})
+    done = d.wait_done("nopack1", timeout=30)
+    check(done["report"]["status"] == "error" and
+          done["report"]["error"]["stage"] == "challenge", "no pack %r" % done["report"])
+    check(done["attempts"] == 0, "unknown pack retried")
+
     # A malformed job file dropped in the spool goes to rejected/ with a reason.
     inc = os.path.join(d.spool, "incoming")
     with open(os.path.join(inc, "broken.json"), "w") as f:

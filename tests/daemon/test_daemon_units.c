@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "daemon.h"
+#include "proctor/report.h"
 #include "t.h"
 
 static pr_config *parse_ok(const char *text)
@@ -182,6 +183,23 @@ static void test_hmac_and_urls(void)
                                  sizeof(path)) < 0);
 }
 
+static void test_error_report_valid(void)
+{
+    pr_spool_job j;
+    memset(&j, 0, sizeof(j));
+    (void)snprintf(j.id, sizeof(j.id), "abc");
+    j.repo = "/srv/r.git";
+    j.challenge = "nope";
+    j.candidate = "alice";
+    json_t *r = pr_daemon_error_report(&j, "challenge", "unknown challenge", 12);
+    T_TRUE(r != NULL);
+    pr_error err = { 0 };
+    if (pr_report_validate(r, &err) != 0)
+        T_FAIL("error report invalid: %s", err.msg);
+    T_EQ_STR(json_string_value(json_object_get(r, "status")), "error");
+    json_decref(r);
+}
+
 static void test_ids(void)
 {
     char id[32];
@@ -235,6 +253,7 @@ int main(void)
     test_job_parse();
     test_hmac_and_urls();
     test_ids();
+    test_error_report_valid();
     test_failure_policy();
     return 0;
 }
