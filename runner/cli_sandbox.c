@@ -5,7 +5,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,18 +69,10 @@ static void usage(FILE *f)
             SBX_DEFAULT_FSIZE_KB, SBX_DEFAULT_NOFILE, SBX_DEFAULT_TMP_MB, sbx_slot_host_uid(0));
 }
 
-static int bad(const char *fmt, ...) PR_PRINTF(1, 2);
-
-static int bad(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("proctor sandbox: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputs("\nRun 'proctor sandbox --help' for the options.\n", stderr);
-    return 2;
-}
+/* Prints a usage error naming the problem and where to look, and yields exit status 2. */
+#define bad(...)                                                                   \
+    ((void)fputs("proctor sandbox: ", stderr), (void)fprintf(stderr, __VA_ARGS__), \
+     (void)fputs("\nRun 'proctor sandbox --help' for the options.\n", stderr), 2)
 
 static int parse_u64(const char *s, uint64_t *out)
 {
@@ -197,7 +188,7 @@ int pr_cli_sandbox(int argc, char **argv)
             i++;
             continue;
         }
-        if (!v && a[0] == '-')
+        if (!v)
             return bad("option %s needs a value (or is unknown)", a);
         if (strcmp(a, "--ro") == 0 || strcmp(a, "--rw") == 0) {
             if (nbinds == MAX_BINDS)

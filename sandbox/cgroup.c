@@ -104,13 +104,10 @@ static int write_file(const char *path, const char *text)
 
 static char *join(const char *a, const char *b)
 {
-    size_t la = strlen(a), lb = strlen(b);
-    char *s = pr_malloc(la + lb + 2);
-    if (!s)
-        return NULL;
-    memcpy(s, a, la);
-    s[la] = '/';
-    memcpy(s + la + 1, b, lb + 1);
+    size_t n = strlen(a) + strlen(b) + 2;
+    char *s = pr_malloc(n);
+    if (s)
+        (void)snprintf(s, n, "%s/%s", a, b);
     return s;
 }
 
@@ -234,6 +231,8 @@ static void sweep_stale(const char *dir)
     if (!d)
         return;
     struct dirent *e;
+    /* readdir on a DIR of our own is thread-safe in glibc (readdir_r is deprecated). */
+    /* cppcheck-suppress readdirCalled */
     while ((e = readdir(d)) != NULL) {
         if (strncmp(e->d_name, "proctor-", 8) != 0 || e->d_type != DT_DIR)
             continue;

@@ -426,7 +426,7 @@ PR_NORETURN void sbx__box_main(const sbx__plan *p)
      * does): no page tables to copy, no copy-on-write faults, and we sleep until the exec. It
      * runs on its own stack; per-process state (credentials, rlimits, fds, signal handlers,
      * seccomp) is its own. */
-    const size_t stack_size = 256 * 1024;
+    const size_t stack_size = (size_t)256 * 1024;
     void *stack = mmap(NULL, stack_size, PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
     if (stack == MAP_FAILED)

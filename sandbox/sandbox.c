@@ -841,6 +841,7 @@ static void scrub_dir(int dirfd, int depth, size_t *budget)
     }
     pr_buf names = PR_BUF_INIT(64u << 20);
     struct dirent *e;
+    /* cppcheck-suppress readdirCalled */
     while (*budget > 0 && (e = readdir(d)) != NULL) {
         if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
             continue;
@@ -895,6 +896,19 @@ static void scrub_binds(sbx_proc *p)
     }
 }
 
+/* Thread-safe descriptions (strerror and strsignal may use a static buffer). */
+static const char *errname(int e)
+{
+    const char *d = strerrordesc_np(e);
+    return d ? d : "unknown error";
+}
+
+static const char *signame(int sig)
+{
+    const char *d = sigdescr_np(sig);
+    return d ? d : "unknown signal";
+}
+
 static void result_fill(sbx_proc *p, sbx_result *out)
 {
     memset(out, 0, sizeof(*out));
@@ -927,12 +941,12 @@ static void result_fill(sbx_proc *p, sbx_result *out)
         errno = p->fail_msg.err;
         (void)snprintf(out->message, sizeof(out->message), "sandbox setup failed at %s (%d): %s",
                        sbx__stage_name(p->fail_msg.stage), p->fail_msg.detail,
-                       strerror(p->fail_msg.err));
+                       errname(p->fail_msg.err));
         if (p->fail_msg.stage == SBX__ST_EXEC || p->fail_msg.stage == SBX__ST_CHDIR)
             (void)snprintf(out->message, sizeof(out->message), "cannot %s: %s",
                            p->fail_msg.stage == SBX__ST_EXEC ? "execute the program"
                                                              : "enter the working directory",
-                           strerror(p->fail_msg.err));
+                           errname(p->fail_msg.err));
         out->isolation.seccomp = out->isolation.seccomp && p->fail_msg.stage > SBX__ST_SECCOMP;
     } else if (p->violation[0]) {
         out->verdict = SBX_SV;
@@ -969,7 +983,7 @@ static void result_fill(sbx_proc *p, sbx_result *out)
         out->verdict = SBX_RE;
         if (WIFSIGNALED(st))
             (void)snprintf(out->message, sizeof(out->message), "killed by signal %d (%s)",
-                           WTERMSIG(st), strsignal(WTERMSIG(st)));
+                           WTERMSIG(st), signame(WTERMSIG(st)));
         else
             (void)snprintf(out->message, sizeof(out->message), "exit status %d", WEXITSTATUS(st));
     }

@@ -298,7 +298,7 @@ static int add(scmp_filter_ctx ctx, uint32_t action, const char *name, unsigned 
         return 0; /* unknown to this libseccomp/arch: stays denied */
     int rc = n ? seccomp_rule_add(ctx, action, nr, 1, a) : seccomp_rule_add(ctx, action, nr, 0);
     if (rc < 0)
-        return pr_error_set(err, PR_EINTERNAL, "seccomp rule %s: %s", name, strerror(-rc));
+        return pr_error_set(err, PR_EINTERNAL, "seccomp rule %s: %s", name, strerrordesc_np(-rc));
     return 0;
 }
 
@@ -500,10 +500,6 @@ static size_t build_prologue(struct sock_filter *out, size_t cap)
     return pc;
 }
 
-#if !defined(__x86_64__)
-#error "the seccomp prologue is written for x86_64"
-#endif
-
 static int compile(struct sock_fprog **out, const profile_def *pd, pr_error *err)
 {
     scmp_filter_ctx ctx = NULL;
@@ -512,6 +508,11 @@ static int compile(struct sock_fprog **out, const profile_def *pd, pr_error *err
     int rc;
 
     *out = NULL;
+#if !defined(__x86_64__)
+    /* The prologue (arch, x32, ioctl and fcntl numbers) is written for x86_64. */
+    rc = pr_error_set(err, PR_EINTERNAL, "seccomp profiles exist for x86_64 only");
+    goto cleanup;
+#endif
     const uint32_t mark = SCMP_ACT_TRACE(SBX_DENY_MARK);
     ctx = seccomp_init(mark);
     if (!ctx) {
@@ -526,7 +527,7 @@ static int compile(struct sock_fprog **out, const profile_def *pd, pr_error *err
     if (rc == 0)
         rc = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2);
     if (rc < 0) {
-        rc = pr_error_set(err, PR_EINTERNAL, "seccomp attributes: %s", strerror(-rc));
+        rc = pr_error_set(err, PR_EINTERNAL, "seccomp attributes: %s", strerrordesc_np(-rc));
         goto cleanup;
     }
     rc = add_rules(ctx, pd, err);
@@ -539,7 +540,7 @@ static int compile(struct sock_fprog **out, const profile_def *pd, pr_error *err
     }
     rc = seccomp_export_bpf(ctx, mfd);
     if (rc < 0) {
-        rc = pr_error_set(err, PR_EINTERNAL, "seccomp_export_bpf: %s", strerror(-rc));
+        rc = pr_error_set(err, PR_EINTERNAL, "seccomp_export_bpf: %s", strerrordesc_np(-rc));
         goto cleanup;
     }
     off_t size = lseek(mfd, 0, SEEK_END);

@@ -14,7 +14,7 @@ int main(int argc, char **argv)
     }
     char tmp[4096];
     (void)snprintf(tmp, sizeof(tmp), "%s.tmp", argv[1]);
-    FILE *f = fopen(tmp, "w");
+    FILE *f = fopen(tmp, "we");
     if (!f) {
         perror(tmp);
         return 1;

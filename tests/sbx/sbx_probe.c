@@ -25,6 +25,11 @@
 #include <time.h>
 #include <unistd.h>
 
+static int num(const char *s)
+{
+    return (int)strtol(s, NULL, 10);
+}
+
 static int spin(void)
 {
     volatile unsigned long x = 0;
@@ -58,10 +63,14 @@ static int reserve(void)
         return 1;
     }
     char *p = malloc(8u << 20);
-    if (!p)
+    if (!p) {
+        munmap(r, 4ull << 30);
         return 1;
+    }
     memset(p, 1, 8u << 20);
-    printf("reserved 4 GiB, touched 8 MiB\n");
+    printf("reserved 4 GiB, touched 8 MiB (%d)\n", p[4096]);
+    free(p);
+    munmap(r, 4ull << 30);
     return 0;
 }
 
@@ -181,20 +190,20 @@ int main(int argc, char **argv)
     if (!strcmp(a, "ok"))
         return 0;
     if (!strcmp(a, "exit"))
-        return atoi(arg);
+        return num(arg);
     if (!strcmp(a, "segv"))
         raise(SIGSEGV);
     if (!strcmp(a, "spin"))
         return spin();
     if (!strcmp(a, "spin_procs")) {
-        int n = atoi(arg);
+        int n = num(arg);
         for (int i = 1; i < n; i++)
             if (fork() == 0)
                 spin();
         return spin();
     }
     if (!strcmp(a, "sleep")) {
-        struct timespec ts = { atoi(arg) / 1000, (atoi(arg) % 1000) * 1000000L };
+        struct timespec ts = { num(arg) / 1000, (num(arg) % 1000) * 1000000L };
         nanosleep(&ts, NULL);
         return 0;
     }
@@ -278,6 +287,7 @@ int main(int argc, char **argv)
             return 1;
         }
         struct dirent *e;
+        /* cppcheck-suppress readdirCalled */
         while ((e = readdir(d)))
             printf("%s\n", e->d_name);
         closedir(d);
