@@ -237,7 +237,8 @@ cleanup:
 int pr_sql_write_file(const char *path, const char *data, size_t len, pr_error *err)
 {
     char tmp[4096];
-    int n = snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
+    /* Unique per thread: two jobs of one daemon may write the same cache entry at once. */
+    int n = snprintf(tmp, sizeof(tmp), "%s.tmp.%ld.%ld", path, (long)getpid(), (long)gettid());
     if (n < 0 || (size_t)n >= sizeof(tmp))
         return pr_error_set(err, PR_EINVAL, "path too long");
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);

@@ -631,7 +631,8 @@ static int ensure_sqlite_db(char *dbpath, size_t dbsz, const sql_state *s, const
         return lock;
     if (stat(dbpath, &st) != 0) {
         unsigned long long t0 = pr_now_ns();
-        (void)spath(tmp, sizeof(tmp), "%s/%s.sqlite.tmp.%ld", root, digest, (long)getpid());
+        (void)spath(tmp, sizeof(tmp), "%s/%s.sqlite.tmp.%ld.%ld", root, digest, (long)getpid(),
+                    (long)gettid());
         (void)unlink(tmp);
         rc = pr_sql_build_sqlite(tmp, s->schema_sql, s->gen_name, s->seed, err);
         if (rc == 0 && rename(tmp, dbpath) != 0)
@@ -669,7 +670,8 @@ static int ensure_reference(json_t **out, const sql_state *s, const pr_grading *
         return lock;
     ref = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
     if (!ref) {
-        (void)spath(jobdir, sizeof(jobdir), "%s/%s.refrun.%ld", root, digest, (long)getpid());
+        (void)spath(jobdir, sizeof(jobdir), "%s/%s.refrun.%ld.%ld", root, digest, (long)getpid(),
+                    (long)gettid());
         rc = pr_sql_run_sqlite(&ref, &res, s, g, s->reference_dir, dbpath, jobdir, err);
         (void)pr_rm_rf(jobdir);
         if (rc == 0 && !ref)
