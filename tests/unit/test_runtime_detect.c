@@ -24,12 +24,10 @@ static void write_file(const char *dir, const char *name, const char *text)
     T_EQ_INT(fclose(f), 0);
 }
 
-static char *fresh_dir(void)
+static void fresh_dir(char *dir, size_t dirsz)
 {
-    static char dir[64];
-    (void)snprintf(dir, sizeof(dir), "/tmp/pr-test-rt-XXXXXX");
+    (void)snprintf(dir, dirsz, "/tmp/pr-test-rt-XXXXXX");
     T_NOT_NULL(mkdtemp(dir));
-    return dir;
 }
 
 static const char *detect_name(const pr_runtimes *rts, const char *dir, pr_error *err)
@@ -70,7 +68,8 @@ static void test_shipped(pr_runtimes *rts)
 static void test_detect(const pr_runtimes *rts)
 {
     pr_error err = { 0 };
-    char *dir = fresh_dir();
+    char dir[64];
+    fresh_dir(dir, sizeof(dir));
 
     T_NULL(detect_name(rts, dir, &err));
     T_CONTAINS(err.msg, "cannot tell the runtime");
@@ -122,7 +121,8 @@ static void test_detect(const pr_runtimes *rts)
     T_EQ_INT(unlink(p), 0);
 
     /* A detect file that is a symlink still selects (it is never read by the runner). */
-    char *d2 = fresh_dir();
+    char d2[64];
+    fresh_dir(d2, sizeof(d2));
     char q[256];
     (void)snprintf(q, sizeof(q), "%s/main.py", d2);
     T_EQ_INT(symlink("/etc/shadow", q), 0);
@@ -135,7 +135,8 @@ static void test_bad_config(void)
 {
     pr_error err = { 0 };
     pr_runtimes *rts = NULL;
-    char *dir = fresh_dir();
+    char dir[64];
+    fresh_dir(dir, sizeof(dir));
     char p[256];
     (void)snprintf(p, sizeof(p), "%s/rt.json", dir);
 
