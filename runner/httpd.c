@@ -30,7 +30,8 @@ struct pr_http_conn {
     size_t drained;         /* bytes discarded */
     uv_shutdown_t shutdown_req;
     bool in_message;
-    bool rejected; /* the current request already got an error response */
+    bool rejected;        /* the current request already got an error response */
+    bool expect_continue; /* the client waits for "100 Continue" before its body */
     char rbuf[16384];
 };
 
@@ -161,6 +162,7 @@ static void reset_request(pr_http_conn *c)
     c->header_bytes = 0;
     c->last_was_value = false;
     c->rejected = false;
+    c->expect_continue = false;
 }
 
 static void on_linger_timeout(uv_timer_t *t)
@@ -332,6 +334,8 @@ static void header_done(pr_http_conn *c)
         slot = &c->content_type;
     if (slot && !*slot)
         *slot = pr_strdup(c->value.ptr);
+    if (strcasecmp(c->field.ptr, "Expect") == 0 && strcasecmp(c->value.ptr, "100-continue") == 0)
+        c->expect_continue = true;
 }
 
 static int on_header_field(http_parser *p, const char *at, size_t n)
@@ -366,6 +370,26 @@ static int on_headers_complete(http_parser *p)
     if ((p->flags & F_CONTENTLENGTH) && p->content_length > c->h->opts.body_bytes) {
         reject(c, 413, "request body too large");
         return -1;
+    }
+    if (c->expect_continue && (p->flags & F_CONTENTLENGTH) && p->content_length > 0) {
+        /* curl and others wait (1 s) for this before sending a body. */
+        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+        write_req *w = pr_calloc(1, sizeof(*w));
+        char *data = pr_strdup(cont);
+        if (!w || !data) {
+            pr_free(w);
+            pr_free(data);
+            return 0; /* the client sends its body after its own timeout */
+        }
+        w->c = c;
+        w->data = data;
+        uv_buf_t b = uv_buf_init(data, sizeof(cont) - 1);
+        c->pending_writes++;
+        if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_write) < 0) {
+            c->pending_writes--;
+            pr_free(data);
+            pr_free(w);
+        }
     }
     return 0;
 }

@@ -112,6 +112,16 @@ def test_api(root):
     st, h, _ = d.req("DELETE", "/v1/submissions", token=SUB)
     check(st == 405 and h.get("allow") == "POST", "405 %d %r" % (st, h))
 
+    # curl with a body over 1 KiB sends "Expect: 100-continue": answered at once, no 1 s wait.
+    big = json.dumps({"repo": repo, "challenge": "daemon-echo", "candidate": "c" * 1500})
+    t0 = time.time()
+    r = subprocess.run(["/usr/bin/curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+                        "-H", "Authorization: Bearer " + SUB, "-H", "Content-Type: application/json",
+                        "--data-binary", big, "http://127.0.0.1:%d/v1/submissions" % d.port],
+                       capture_output=True, text=True, timeout=30)
+    check(r.stdout == "400", "curl expect-continue status %r" % r.stdout)  # candidate > 200 bytes
+    check(time.time() - t0 < 0.9, "100-continue not answered (%.2fs)" % (time.time() - t0))
+
     # Keep-alive: two requests on one connection.
     c = d.conn()
     st1, h1, _ = d.req("GET", "/healthz", conn=c)
