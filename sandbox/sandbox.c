@@ -1079,6 +1079,10 @@ int sbx_proc_wait(sbx_proc *p, sbx_result *out, pr_error *err)
         }
         if (is >= 0 && pf[is].revents)
             read_status(p);
+        /* The init exits right after reporting the program's end: wait for it here instead of
+         * another trip through ppoll (unless a notification still needs reading). */
+        if (p->have_exit && p->listener < 0)
+            pf[ip].revents |= POLLIN;
         if (pf[ip].revents & POLLIN) {
             siginfo_t si;
             memset(&si, 0, sizeof(si));
