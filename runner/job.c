@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/mount.h>
 #include <sys/random.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
@@ -43,6 +44,7 @@ typedef struct job_state {
     json_t *report;       /* owned until handed to the caller */
     sbx_result build_res; /* for environment.isolation */
     bool build_ran;
+    bool dir_is_tmpfs; /* dir is a private tmpfs mount, unmounted at the end */
     unsigned long long t_start;
     pthread_mutex_t progress_lock; /* kinds report from their worker threads */
     atomic_uint tests_started;
@@ -290,6 +292,28 @@ static int stage_challenge(job_state *js, pr_error *err)
     return 0;
 }
 
+/* Puts the job directory on its own tmpfs, so that nothing a submission does during its build
+ * (the only step where the work tree is writable) can fill the host's disk or inodes: the
+ * kernel caps the size and the inode count, and pages written from a box are charged to that
+ * box's memory cgroup. Without the privilege to mount, the plain directory is kept and the
+ * per-file size limit is the only cap. */
+static void mount_job_tmpfs(job_state *js)
+{
+    uint64_t max_bytes =
+        js->env->git_limits.max_bytes ? js->env->git_limits.max_bytes : (uint64_t)256 << 20;
+    uint64_t max_files = js->env->git_limits.max_files ? js->env->git_limits.max_files : 20000;
+    uint64_t size = 2 * max_bytes + ((uint64_t)768 << 20);
+    uint64_t inodes = 2 * max_files + 100000;
+    char opts[128];
+    (void)snprintf(opts, sizeof(opts), "size=%llu,nr_inodes=%llu,mode=0700",
+                   (unsigned long long)size, (unsigned long long)inodes);
+    if (mount("proctor-job", js->dir, "tmpfs", MS_NOSUID | MS_NODEV, opts) == 0) {
+        js->dir_is_tmpfs = true;
+        return;
+    }
+    pr_log(PR_LOG_DEBUG, "job=%s event=job_tmpfs_unavailable errno=%d", js->id, errno);
+}
+
 static int make_job_dir(job_state *js, pr_error *err)
 {
     const char *root = js->env->work_root ? js->env->work_root : "/tmp";
@@ -305,6 +329,8 @@ static int make_job_dir(job_state *js, pr_error *err)
         js->dir[0] = '\0';
         return rc;
     }
+    if (!js->env->keep_work)
+        mount_job_tmpfs(js);
     /* Private to proctor: the sandbox opens bind sources with proctor's own access, and no
      * other host user has any business in a candidate's checkout. */
     if (chmod(js->dir, 0700) != 0)
@@ -692,7 +718,14 @@ static int stage_tests(job_state *js, pr_error *err)
 
 static void job_state_close(job_state *js)
 {
-    if (js->dir[0] && !js->env->keep_work)
+    if (js->dir[0] && js->dir_is_tmpfs) {
+        /* Dropping the mount frees everything in it at once; boxes that still hold a copy of
+         * the mount let go of it when they end (MNT_DETACH). */
+        if (umount2(js->dir, MNT_DETACH) == 0)
+            (void)rmdir(js->dir);
+        else
+            (void)pr_rm_rf(js->dir);
+    } else if (js->dir[0] && !js->env->keep_work)
         (void)pr_rm_rf(js->dir);
     else if (js->dir[0])
         pr_log(PR_LOG_INFO, "job=%s event=kept_work dir=%s", js->id, js->dir);
