@@ -520,7 +520,7 @@ static void test_spawn_server(void)
     int self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
     T_EQ_INT(setns(nsfd, CLONE_NEWNET), 0);
     char got[8] = { 0 };
-    for (int attempt = 0; attempt < 200; attempt++) {
+    for (int attempt = 0; attempt < 500; attempt++) {
         int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         struct sockaddr_in a = { .sin_family = AF_INET,
                                  .sin_port = htons(8080),
