@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/utsname.h>
@@ -455,6 +456,10 @@ static void clean_leftovers(pr_daemon *d)
             if (!stale)
                 continue;
             (void)snprintf(f, sizeof(f), "%s/%s", p, de->d_name);
+            /* The pipeline mounts a size-capped tmpfs on each job dir; a killed daemon leaves
+             * it mounted. */
+            if (work && umount2(f, MNT_DETACH) == 0)
+                pr_dlog("info", "work.unmounted", json_pack("{s:s}", "dir", f));
             (void)pr_rm_rf(f);
         }
         (void)closedir(dir);

@@ -350,6 +350,12 @@ def drop_job(spool, name, job):
     os.rename(tmp, os.path.join(spool, "incoming", name))
 
 
+def job_mounts(root):
+    """Job directories of this test still mounted (the pipeline mounts a tmpfs per job)."""
+    with open("/proc/self/mountinfo") as f:
+        return [line.split()[4] for line in f if root in line.split()[4]]
+
+
 def wait_no_sandbox(root, timeout=15):
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -409,6 +415,8 @@ def test_crash(root):
             check(f.read() == text, "report %s rewritten after the restart" % n)
     check(d.stop() == 0, "exit status")
     wait_no_sandbox(root)
+    # The job directories the killed daemon left mounted were unmounted at the restart.
+    check(job_mounts(root) == [], "job mounts left: %r" % job_mounts(root))
 
 
 def test_watch(root):
@@ -623,6 +631,7 @@ def test_signals(root):
     d.start()
     d.wait_done(j["id"], token=new_tok)
     check(d.stop() == 0, "exit status")
+    check(job_mounts(root) == [], "job mounts left: %r" % job_mounts(root))
 
 
 if __name__ == "__main__":
