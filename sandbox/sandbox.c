@@ -1060,6 +1060,16 @@ int sbx_proc_wait(sbx_proc *p, sbx_result *out, pr_error *err)
             if (fd >= 0) {
                 p->listener = fd;
                 pr_close(&p->sock_r);
+                /* The listener comes a few system calls before execve: take it as the start
+                 * and save the monitor a wake-up for the exec pipe (an exec failure still
+                 * arrives as a status record). */
+                if (!p->exec_seen && !p->have_fail) {
+                    pr_close(&p->exec_r);
+                    p->exec_seen = true;
+                    p->t_exec = now_ns();
+                    uint64_t base = sbx__cg_cpu_ns(&p->cg);
+                    p->cpu_base_ns = base == UINT64_MAX ? 0 : base;
+                }
             } else if (fd == -2 || (pf[ik].revents & (POLLHUP | POLLERR))) {
                 pr_close(&p->sock_r);
             }
