@@ -28,12 +28,16 @@ SECRET = "callback-secret-for-tests"
 
 
 LIVE = []  # daemons to kill if a check fails
+ROOT = []  # the test's temporary root (kept on failure, its mounts released)
 
 
 def fail(msg):
     for d in LIVE:
         if d.proc and d.proc.poll() is None:
             d.proc.kill()
+            d.proc.wait()
+    for r in ROOT:
+        release_mounts(r)
     print("FAIL: " + msg, file=sys.stderr)
     sys.stderr.flush()
     os.abort()
@@ -255,7 +259,16 @@ def workdir(name):
     return root
 
 
+def release_mounts(root):
+    # A daemon killed mid-job leaves its job tmpfs mounted until its next start.
+    with open("/proc/self/mountinfo") as f:
+        mounts = [line.split()[4] for line in f if line.split()[4].startswith(root + "/")]
+    for m in sorted(mounts, reverse=True):
+        subprocess.run(["umount", "-l", m], capture_output=True)
+
+
 def cleanup(root):
+    release_mounts(root)
     shutil.rmtree(root, ignore_errors=True)
 
 
@@ -268,6 +281,7 @@ def main(tests):
         print("usage: %s {%s}" % (sys.argv[0], ",".join(tests)), file=sys.stderr)
         sys.exit(2)
     root = workdir(name)
+    ROOT.append(root)
     try:
         tests[name](root)
     finally:
@@ -275,6 +289,6 @@ def main(tests):
             if d.proc and d.proc.poll() is None:
                 d.proc.kill()
                 d.proc.wait()
-    if os.environ.get("PR_KEEP_TMP") is None:
-        cleanup(root)
+        if os.environ.get("PR_KEEP_TMP") is None:
+            cleanup(root)
     print("ok " + name)
