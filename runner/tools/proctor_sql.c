@@ -20,6 +20,7 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <sqlite3.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -584,8 +585,12 @@ int main(int argc, char **argv)
     json_t *qs = json_array();
     size_t out_bytes = 0;
     const json_t *qreq;
+    const char *ss = json_string_value(json_object_get(schema, "status"));
+    /* A refused or failed schema.sql fails the whole submission: no query runs. */
+    bool schema_ok = ss && (strcmp(ss, "ok") == 0 || strcmp(ss, "absent") == 0);
     json_array_foreach (questions, i, qreq) {
-        json_array_append_new(qs, run_question(req, qreq, dbpath, dir, &chk, &out_bytes));
+        if (schema_ok)
+            json_array_append_new(qs, run_question(req, qreq, dbpath, dir, &chk, &out_bytes));
     }
     json_object_set_new(out, "questions", qs);
     if (json_dumpf(out, stdout, JSON_COMPACT) != 0)
