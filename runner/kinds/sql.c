@@ -852,7 +852,7 @@ int pr_sql_score(pr_grading *g, const sql_state *s, const json_t *result, const 
         if (!m)
             continue;
         (void)json_object_set_new(m, "engine", json_string(engine));
-        json_t *c = got ? counters_json(got, pg) : NULL;
+        json_t *c = counters_json(got, pg); /* zeros when the question did not run */
         if (c)
             (void)json_object_update(m, c);
         json_decref(c);
