@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <linux/capability.h>
 #include <linux/openat2.h>
+#include <linux/securebits.h>
 #include <linux/seccomp.h>
 #include <net/if.h>
 #include <poll.h>
@@ -287,9 +288,15 @@ static PR_NORETURN void program_main(const sbx__plan *p)
     }
     if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL)
         box_fail(SBX__ST_CAPS, 100);
-    if (syscall(SYS_setresgid, SBX__BOX_UID, SBX__BOX_UID, SBX__BOX_UID) != 0)
+    /* Root of the box must not get capabilities back from an execve (matters when the program
+     * stays uid 0: proctor unprivileged); locked so the program cannot undo it. */
+    if (prctl(PR_SET_SECUREBITS, SECBIT_NOROOT | SECBIT_NOROOT_LOCKED | SECBIT_KEEP_CAPS_LOCKED, 0,
+              0, 0) != 0)
+        box_fail(SBX__ST_CAPS, 102);
+    int id = p->prog_uid;
+    if (syscall(SYS_setresgid, id, id, id) != 0)
         box_fail(SBX__ST_SETGID, 0);
-    if (syscall(SYS_setresuid, SBX__BOX_UID, SBX__BOX_UID, SBX__BOX_UID) != 0)
+    if (syscall(SYS_setresuid, id, id, id) != 0)
         box_fail(SBX__ST_SETUID, 0);
     struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
     struct __user_cap_data_struct data[2];
@@ -395,7 +402,7 @@ PR_NORETURN void sbx__box_main(const sbx__plan *p)
     }
     /* Until now our kernel uid was the parent's; become the box root for real. The parent left
      * setgroups allowed so that we can drop the host's supplementary groups here. */
-    if (syscall(SYS_setgroups, 0, NULL) != 0)
+    if (!p->unprivileged && syscall(SYS_setgroups, 0, NULL) != 0)
         box_fail(SBX__ST_SETGROUPS, 0);
     if (syscall(SYS_setresgid, 0, 0, 0) != 0 || syscall(SYS_setresuid, 0, 0, 0) != 0)
         box_fail(SBX__ST_SETID_INIT, 0);

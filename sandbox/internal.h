@@ -125,10 +125,13 @@ typedef struct sbx__plan {
     bool own_netns;                  /* the box got a new netns (else it joined one) */
     uint64_t rl_fsize;               /* bytes */
     uint64_t rl_nofile;
-    uint64_t rl_stack;                            /* bytes */
-    uint64_t rl_cpu_s;                            /* backstop */
-    uint64_t rl_nproc;                            /* 0: not set (pids cgroup in force) */
-    int cpu;                                      /* -1 none */
+    uint64_t rl_stack; /* bytes */
+    uint64_t rl_cpu_s; /* backstop */
+    uint64_t rl_nproc; /* 0: not set (pids cgroup in force) */
+    int cpu;           /* -1 none */
+    bool unprivileged; /* single-id map (proctor not root): no setgroups, program stays box
+                          root with every capability gone */
+    int prog_uid;      /* SBX__BOX_UID, or 0 when unprivileged */
     int fds[SBX__FD_COUNT_END - SBX__FD_RELEASE]; /* parent-side numbers, in enum order */
 } sbx__plan;
 

