@@ -117,7 +117,10 @@ int sbx_run(sbx_result *out, const sbx_spec *spec, pr_error *err);
 /* Long-running boxes (HTTP challenges): start, talk to it through its netns, stop. */
 typedef struct sbx_proc sbx_proc;
 
-/** Starts spec and returns at once; the caller owns *out (sbx_proc_free). */
+/** Starts spec and returns at once; the caller owns *out (sbx_proc_free). Memory and process
+ * limits (cgroup) and rlimits apply from the start; the CPU and wall limits are enforced by
+ * whichever thread sits in sbx_proc_wait (call it early, from its own thread, for a server that
+ * another thread drives), with RLIMIT_CPU as the backstop. */
 int sbx_spawn(sbx_proc **out, const sbx_spec *spec, pr_error *err);
 /** An fd (O_CLOEXEC, owned by p) of the box's network namespace, for setns(2) from a thread
  * that then creates sockets inside the box. -1 if unavailable. */
