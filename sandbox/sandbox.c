@@ -390,7 +390,6 @@ struct sbx_proc {
     sbx__msg exit_msg, fail_msg;
     char violation[64];
     sbx_isolation iso;
-    char fail_text[256];
     char **scrub; /* owned: host paths of writable binds, cleaned after the box */
     size_t nscrub;
 };
