@@ -4,7 +4,6 @@
  * a comment is refused before anything runs. Text is never pattern-matched for safety. */
 #include "sql_check.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -16,18 +15,20 @@ static const char *const denied_functions[] = {
 
 #define S(x) ((x) ? (x) : "?")
 
-static int deny(pr_sqlchk *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int deny(pr_sqlchk *c, const char *fmt, ...)
+/* Records the first refusal as pre + name + post (+ name2 + post2). */
+static int deny5(pr_sqlchk *c, const char *pre, const char *name, const char *post,
+                 const char *name2, const char *post2)
 {
     if (!c->denied) {
-        va_list ap;
         c->denied = true;
-        va_start(ap, fmt);
-        (void)vsnprintf(c->why, sizeof(c->why), fmt, ap);
-        va_end(ap);
+        (void)snprintf(c->why, sizeof(c->why), "%s%s%s%s%s", pre, name, post, name2, post2);
     }
     return SQLITE_DENY;
+}
+
+static int deny(pr_sqlchk *c, const char *pre, const char *name, const char *post)
+{
+    return deny5(c, pre, name, post, "", "");
 }
 
 static bool is_pack_table(const pr_sqlchk *c, const char *name)
@@ -119,7 +120,7 @@ int pr_sqlchk_authorizer(void *payload, int action, const char *a3, const char *
     if (action == SQLITE_FUNCTION) {
         for (size_t i = 0; denied_functions[i]; i++) {
             if (a4 && strcasecmp(a4, denied_functions[i]) == 0)
-                return deny(c, "function %s() is not allowed", S(a4));
+                return deny(c, "function ", S(a4), "() is not allowed");
         }
         return SQLITE_OK;
     }
@@ -127,10 +128,10 @@ int pr_sqlchk_authorizer(void *payload, int action, const char *a3, const char *
         if (action == SQLITE_RECURSIVE)
             return SQLITE_OK; /* WITH RECURSIVE is a read; the VM-step budget bounds it */
         if (action == SQLITE_PRAGMA)
-            return deny(c, "PRAGMA %s is not allowed in a query file", S(a3));
+            return deny(c, "PRAGMA ", S(a3), " is not allowed in a query file");
         if (action == SQLITE_ATTACH)
-            return deny(c, "ATTACH is not allowed (%s)", S(a3));
-        return deny(c, "%s is not allowed in a query file: only one SELECT", action_name(action));
+            return deny(c, "ATTACH is not allowed (", S(a3), ")");
+        return deny(c, "", action_name(action), " is not allowed in a query file: only one SELECT");
     }
 
     /* Schema phase. CREATE INDEX compiles to: INSERT into sqlite_master, CREATE_INDEX, READs
@@ -139,15 +140,16 @@ int pr_sqlchk_authorizer(void *payload, int action, const char *a3, const char *
     switch (action) {
     case SQLITE_CREATE_INDEX:
         if (!is_main(db))
-            return deny(c, "CREATE INDEX %s: only indexes in the main database are allowed", S(a3));
+            return deny(c, "CREATE INDEX ", S(a3),
+                        ": only indexes in the main database are allowed");
         if (!is_pack_table(c, a4))
-            return deny(c, "CREATE INDEX %s on %s: not one of the challenge's tables", S(a3),
-                        S(a4));
+            return deny5(c, "CREATE INDEX ", S(a3), " on ", S(a4),
+                         ": not one of the challenge's tables");
         c->saw_primary = true;
         return SQLITE_OK;
     case SQLITE_ANALYZE:
         if (!is_main(db))
-            return deny(c, "ANALYZE %s: only the main database", S(a3));
+            return deny(c, "ANALYZE ", S(a3), ": only the main database");
         c->saw_primary = true;
         return SQLITE_OK;
     case SQLITE_DELETE:
@@ -158,7 +160,7 @@ int pr_sqlchk_authorizer(void *payload, int action, const char *a3, const char *
             (strcmp(a3, "sqlite_stat1") == 0 || strcmp(a3, "sqlite_master") == 0 ||
              strcmp(a3, "sqlite_schema") == 0))
             return SQLITE_OK;
-        return deny(c, "DELETE FROM %s is not allowed", S(a3));
+        return deny(c, "DELETE FROM ", S(a3), " is not allowed");
     case SQLITE_REINDEX:
         /* Part of CREATE INDEX; a bare REINDEX statement never sets saw_primary. */
         return SQLITE_OK;
@@ -168,22 +170,20 @@ int pr_sqlchk_authorizer(void *payload, int action, const char *a3, const char *
             (strcmp(a3, "sqlite_master") == 0 || strcmp(a3, "sqlite_schema") == 0 ||
              strcmp(a3, "sqlite_stat1") == 0))
             return SQLITE_OK; /* the catalogue rows of a new index or statistics */
-        return deny(c, "%s into %s is not allowed: schema.sql may only CREATE INDEX or ANALYZE",
-                    action == SQLITE_INSERT ? "INSERT" : "UPDATE", S(a3));
+        return deny5(c, "", action == SQLITE_INSERT ? "INSERT" : "UPDATE", " into ", S(a3),
+                     " is not allowed: schema.sql may only CREATE INDEX or ANALYZE");
     case SQLITE_CREATE_TABLE:
         if (is_main(db) && a3 && strcmp(a3, "sqlite_stat1") == 0)
             return SQLITE_OK; /* made by the first ANALYZE */
-        return deny(c,
-                    "CREATE TABLE %s is not allowed: schema.sql may only CREATE INDEX or "
-                    "ANALYZE",
-                    S(a3));
+        return deny(c, "CREATE TABLE ", S(a3),
+                    " is not allowed: schema.sql may only CREATE INDEX or ANALYZE");
     case SQLITE_PRAGMA:
-        return deny(c, "PRAGMA %s is not allowed in schema.sql", S(a3));
+        return deny(c, "PRAGMA ", S(a3), " is not allowed in schema.sql");
     case SQLITE_ATTACH:
-        return deny(c, "ATTACH is not allowed (%s)", S(a3));
+        return deny(c, "ATTACH is not allowed (", S(a3), ")");
     default:
-        return deny(c, "%s is not allowed in schema.sql: only CREATE INDEX and ANALYZE",
-                    action_name(action));
+        return deny(c, "", action_name(action),
+                    " is not allowed in schema.sql: only CREATE INDEX and ANALYZE");
     }
 }
 
@@ -227,8 +227,9 @@ static size_t skip_blank(const char *s, size_t len, size_t i)
 {
     while (i < len) {
         unsigned char ch = (unsigned char)s[i];
-        if (ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r' || ch == '\f' || ch == '\v') {
-            i++;
+        if (ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r' || ch == '\f' || ch == '\v' ||
+            ch == ';') {
+            i++; /* blanks, and empty statements, which are harmless */
         } else if (ch == '-' && i + 1 < len && s[i + 1] == '-') {
             while (i < len && s[i] != '\n')
                 i++;
@@ -237,8 +238,6 @@ static size_t skip_blank(const char *s, size_t len, size_t i)
             while (i + 1 < len && !(s[i] == '*' && s[i + 1] == '/'))
                 i++;
             i = i + 1 < len ? i + 2 : len;
-        } else if (ch == ';') {
-            i++; /* empty statements are harmless */
         } else {
             break;
         }
@@ -261,7 +260,7 @@ int pr_sqlchk_prepare(sqlite3 *db, pr_sqlchk *c, const char *sql, size_t len, si
     *out = NULL;
     if (why && whysz)
         why[0] = '\0';
-    if (len > 64 * 1024 || len > (size_t)0x7fffffff) {
+    if (len > (size_t)64 * 1024 || len > (size_t)0x7fffffff) {
         (void)snprintf(why, whysz, "statement text is longer than 64 KiB");
         return SQLITE_TOOBIG;
     }

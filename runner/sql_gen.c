@@ -354,7 +354,7 @@ static int plant_ties(gen *g, pr_error *err)
         return pr_error_set(err, PR_ENOMEM, "out of memory");
     int a = rank_of(tot, 2), b = rank_of(tot, 3);
     if (a && b && tot[a] > tot[b]) {
-        int o = add_order(g, T_2024 + 86400 * 40 + 3600 * 5, b, ST_PAID, err);
+        int o = add_order(g, T_2024 + 86400LL * 40 + 3600LL * 5, b, ST_PAID, err);
         if (o < 0) {
             rc = o;
             goto cleanup;
@@ -372,7 +372,7 @@ static int plant_ties(gen *g, pr_error *err)
             joiner = c;
     }
     if (joiner) {
-        int o = add_order(g, T_2025 + 86400 * 100 + 777, joiner, ST_PAID, err);
+        int o = add_order(g, T_2025 + 86400LL * 100 + 777, joiner, ST_PAID, err);
         if (o < 0) {
             rc = o;
             goto cleanup;

@@ -84,7 +84,7 @@ static int pg_execf(PGconn *conn, pr_error *err, const char *fmt, ...) PR_PRINTF
 
 static int pg_execf(PGconn *conn, pr_error *err, const char *fmt, ...)
 {
-    pr_buf b = PR_BUF_INIT(64 * 1024);
+    pr_buf b = PR_BUF_INIT((size_t)64 * 1024);
     va_list ap;
     va_start(ap, fmt);
     int rc = pr_buf_vprintf(&b, fmt, ap);
@@ -205,7 +205,7 @@ static int build_template(PGconn *admin, const pr_sql_pgconn *c, const sql_state
 {
     char tmp[128];
     PGconn *conn = NULL;
-    copy_sink sink = { NULL, false, PR_BUF_INIT(64 * 1024) };
+    copy_sink sink = { NULL, false, PR_BUF_INIT((size_t)64 * 1024) };
     int rc;
     unsigned long long t0 = pr_now_ns();
 
@@ -393,7 +393,7 @@ static void one_line(char *out, size_t n, const char *msg)
 {
     size_t j = 0;
     for (size_t i = 0; msg && msg[i] && j + 1 < n; i++)
-        out[j++] = (msg[i] == '\n' || msg[i] == '\r') ? ' ' : msg[i];
+        out[j++] = (char)((msg[i] == '\n' || msg[i] == '\r') ? ' ' : msg[i]);
     while (j > 0 && out[j - 1] == ' ')
         j--;
     out[j] = '\0';
@@ -410,7 +410,7 @@ static json_t *schema_phase(pg_job *j, const char *workdir, pr_error *err, int *
 
     *fatal = 0;
     (void)snprintf(path, sizeof(path), "%s/schema.sql", workdir);
-    int rc = pr_sql_read_file(&text, &len, path, 64 * 1024, &e2);
+    int rc = pr_sql_read_file(&text, &len, path, (size_t)64 * 1024, &e2);
     if (rc == PR_ENOTFOUND)
         return status_obj("absent", "");
     if (rc < 0)
@@ -536,7 +536,7 @@ static json_t *run_one(PGconn *conn, const sql_state *s, const char *sql, const 
     bool truncated = false;
     const char *status = "ok";
     char msg[600] = "";
-    pr_buf ex = PR_BUF_INIT(128 * 1024);
+    pr_buf ex = PR_BUF_INIT((size_t)128 * 1024);
 
     if (!run || !rows || np > 32)
         goto fail;
@@ -694,7 +694,7 @@ static json_t *query_phase(pg_job *j, const char *workdir, pr_error *err)
             continue;
         }
         (void)snprintf(path, sizeof(path), "%s/%s", workdir, sq->file);
-        int rc = pr_sql_read_file(&text, &len, path, 64 * 1024, &e2);
+        int rc = pr_sql_read_file(&text, &len, path, (size_t)64 * 1024, &e2);
         if (rc == PR_ENOTFOUND) {
             status = "missing";
             (void)snprintf(msg, sizeof(msg), "the file is missing");

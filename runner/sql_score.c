@@ -104,8 +104,8 @@ bool pr_sql_rows_equal(const json_t *expected, const json_t *got, bool ordered, 
     }
     if (ne == 0)
         return true;
-    ve = pr_calloc(ne, sizeof(*ve));
-    vg = pr_calloc(ng, sizeof(*vg));
+    ve = pr_calloc(ne, sizeof(json_t *));
+    vg = pr_calloc(ng, sizeof(json_t *));
     if (!ve || !vg) {
         (void)snprintf(why, whysz, "out of memory while comparing");
         equal = false;
@@ -116,8 +116,8 @@ bool pr_sql_rows_equal(const json_t *expected, const json_t *got, bool ordered, 
         vg[i] = json_array_get(got, i);
     }
     if (!ordered) {
-        qsort(ve, ne, sizeof(*ve), row_qsort_cmp);
-        qsort(vg, ng, sizeof(*vg), row_qsort_cmp);
+        qsort(ve, ne, sizeof(json_t *), row_qsort_cmp);
+        qsort(vg, ng, sizeof(json_t *), row_qsort_cmp);
     }
     for (size_t i = 0; i < ne; i++) {
         if (row_cmp(ve[i], vg[i]) != 0) {

@@ -326,7 +326,7 @@ static int sql_parse(void **state_out, const json_t *manifest, const char *dir, 
         goto cleanup;
     }
     (void)spath(path, sizeof(path), "%s/%s", dir, schema);
-    rc = pr_sql_read_file(&s->schema_sql, &len, path, 256 * 1024, err);
+    rc = pr_sql_read_file(&s->schema_sql, &len, path, (size_t)256 * 1024, err);
     if (rc < 0) {
         (void)pr_error_wrap(err, "challenge.json: sql.schema");
         goto cleanup;
@@ -576,8 +576,8 @@ int pr_sql_run_sqlite(json_t **out, sbx_result *res, const sql_state *s, const p
     spec.limits = g && g->challenge ? g->challenge->limits : (sbx_limits){ 0 };
     /* The copy grows by the candidate's indexes; the heap limit inside SQLite is the real
      * memory bound, the cgroup limit a backstop above it. */
-    if (spec.limits.fsize_kb < 1024 * 1024)
-        spec.limits.fsize_kb = 1024 * 1024;
+    if (spec.limits.fsize_kb < (uint64_t)1024 * 1024)
+        spec.limits.fsize_kb = (uint64_t)1024 * 1024;
     if (spec.limits.mem_mb < (uint64_t)s->heap_limit_mb + 128)
         spec.limits.mem_mb = (uint64_t)s->heap_limit_mb + 128;
     spec.stdout_fd = ofd;

@@ -30,9 +30,9 @@
 
 #include "sql_check.h"
 
-#define MAX_FILE_BYTES    (64 * 1024)
+#define MAX_FILE_BYTES    (64 * 1024L)
 #define MAX_TEXT_BYTES    4096
-#define MAX_OUTPUT_BYTES  (8u * 1024 * 1024)
+#define MAX_OUTPUT_BYTES  ((size_t)8 * 1024 * 1024)
 #define MAX_SCHEMA_STMTS  64
 #define PROGRESS_INTERVAL 1000
 
@@ -85,7 +85,7 @@ static char *read_file(const char *dir, const char *name, size_t *len, int *miss
         return NULL;
     }
     if (st.st_size > MAX_FILE_BYTES) {
-        (void)snprintf(why, whysz, "%s is larger than %d bytes", name, MAX_FILE_BYTES);
+        (void)snprintf(why, whysz, "%s is larger than %ld bytes", name, MAX_FILE_BYTES);
         close(fd);
         return NULL;
     }
@@ -124,7 +124,7 @@ static void set_msg(json_t *o, const char *k, const char *v)
     size_t j = 0;
     for (size_t i = 0; v[i] && j + 1 < sizeof(clean); i++) {
         unsigned char ch = (unsigned char)v[i];
-        clean[j++] = (ch >= 0x20 && ch < 0x7f) ? (char)ch : '?';
+        clean[j++] = (char)((ch >= 0x20 && ch < 0x7f) ? ch : '?');
     }
     clean[j] = '\0';
     set_str(o, k, clean);
@@ -179,11 +179,11 @@ static json_t *value_json(sqlite3_stmt *st, int col, size_t *bytes)
         }
         /* Invalid UTF-8 or very long: tagged hex of the first bytes, never equal to a plain
          * string. */
-        size_t m = n < MAX_TEXT_BYTES / 2 ? n : MAX_TEXT_BYTES / 2;
+        size_t m = (t && n < MAX_TEXT_BYTES / 2) ? n : (t ? MAX_TEXT_BYTES / 2 : 0);
         char *h = malloc(2 * m + 1);
         if (!h)
             fail("out of memory");
-        hex(h, (const unsigned char *)t, m);
+        hex(h, t ? (const unsigned char *)t : (const unsigned char *)"", m);
         json_t *o = json_pack("{s:s, s:I}", "text_hex", h, "bytes", (json_int_t)n);
         free(h);
         *bytes += 2 * m + 32;
@@ -192,11 +192,11 @@ static json_t *value_json(sqlite3_stmt *st, int col, size_t *bytes)
     default: {
         const unsigned char *p = sqlite3_column_blob(st, col);
         size_t n = (size_t)sqlite3_column_bytes(st, col);
-        size_t m = n < MAX_TEXT_BYTES / 2 ? n : MAX_TEXT_BYTES / 2;
+        size_t m = (p && n < MAX_TEXT_BYTES / 2) ? n : (p ? MAX_TEXT_BYTES / 2 : 0);
         char *h = malloc(2 * m + 1);
         if (!h)
             fail("out of memory");
-        hex(h, p ? p : (const unsigned char *)"", p ? m : 0);
+        hex(h, p ? p : (const unsigned char *)"", m);
         json_t *o = json_pack("{s:s, s:I}", "blob_hex", h, "bytes", (json_int_t)n);
         free(h);
         *bytes += 2 * m + 32;

@@ -88,7 +88,7 @@ static void write_text(const char *dir, const char *name, const char *text)
 {
     char path[1024];
     (void)snprintf(path, sizeof(path), "%s/%s", dir, name);
-    FILE *f = fopen(path, "w");
+    FILE *f = fopen(path, "we");
     T_NOT_NULL(f);
     T_TRUE(fputs(text, f) >= 0);
     T_EQ_INT(fclose(f), 0);
