@@ -327,8 +327,10 @@ static long long *paid_totals(const gen *g)
 /* The customer at 0-based rank r of paid totals (ties by id), or 0. */
 static int rank_of(const long long *tot, int r)
 {
-    int chosen[16];
-    for (int k = 0; k <= r && k < 16; k++) {
+    int chosen[16] = { 0 };
+    if (r < 0 || r >= 16)
+        return 0;
+    for (int k = 0; k <= r; k++) {
         int best = 0;
         for (int c = 1; c <= N_CUSTOMERS; c++) {
             bool used = false;
