@@ -327,15 +327,21 @@ static int job_setup(pg_job *j, const char *tpl, pr_error *err)
     if (rc < 0)
         return rc;
     j->role_made = true;
+    /* A non-superuser admin (CREATEDB, CREATEROLE) must be a member of the job role to hand it
+     * the tables and take them back; a superuser is one anyway. */
+    (void)pg_execf(j->admin, NULL, "GRANT \"%s\" TO CURRENT_USER", j->role);
     /* Session defaults of the job role: bounded statements, no parallel workers (their
      * buffer counts vary), no JIT, bounded temporary files. */
     rc = pg_execf(j->admin, err,
                   "ALTER ROLE \"%s\" SET statement_timeout = %lld; "
                   "ALTER ROLE \"%s\" SET max_parallel_workers_per_gather = 0; "
                   "ALTER ROLE \"%s\" SET jit = off; "
-                  "ALTER ROLE \"%s\" SET temp_file_limit = '256MB'; "
                   "ALTER ROLE \"%s\" SET default_statistics_target = " PG_STATS_TARGET,
-                  j->role, j->s->pg_timeout_ms, j->role, j->role, j->role, j->role);
+                  j->role, j->s->pg_timeout_ms, j->role, j->role, j->role);
+    /* temp_file_limit may only be set by a superuser; without it statement_timeout still
+     * bounds what a query can spill. */
+    if (rc == 0)
+        (void)pg_execf(j->admin, NULL, "ALTER ROLE \"%s\" SET temp_file_limit = '256MB'", j->role);
     if (rc < 0)
         return rc;
     rc = pg_execf(j->admin, err, "CREATE DATABASE \"%s\" TEMPLATE \"%s\" STRATEGY FILE_COPY", j->db,
