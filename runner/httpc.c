@@ -268,6 +268,18 @@ static void start_write(pr_httpc_conn *c)
     wrap *w = c->w;
     uv_buf_t b = uv_buf_init(c->req.ptr, (unsigned)c->req.len);
     c->resp.sent_ns = pr_now_ns();
+    /* Try the write at once: a request that fits the socket buffer then needs no write request,
+     * and libuv re-arms the socket's epoll registration for every queued write (one epoll_ctl
+     * per request, a third of the client's syscalls in the load phase). */
+    int n = uv_try_write((uv_stream_t *)&w->tcp, &b, 1);
+    if (n == (int)b.len)
+        return;
+    if (n > 0) {
+        b = uv_buf_init(c->req.ptr + n, (unsigned)(c->req.len - (size_t)n));
+    } else if (n != UV_EAGAIN) {
+        finish(c, PR_ESYS, "write: ", uv_strerror(n));
+        return;
+    }
     w->wreq.data = w;
     int rc = uv_write(&w->wreq, (uv_stream_t *)&w->tcp, &b, 1, write_cb);
     if (rc < 0)
