@@ -117,8 +117,13 @@ assert d["actual"]["status"] == 201 and '"price_cents":-1' in d["actual"]["body"
 assert d["curl"].startswith("curl -sS -i -X POST ") and "--data-raw" in d["curl"]
 assert tests["create-and-get"]["verdict"] == "AC"
 h = r["metrics"]["http"]
-for k in ("p50", "p90", "p95", "p99", "max"):
-    assert h["latency_ms"][k] > 0, k
+lat = h["latency_ms"]
+assert lat["p50"] <= lat["p90"] <= lat["p95"] <= lat["p99"] <= lat["max"], json.dumps(h)
+# An overloaded machine can fail every load request (then the histogram is empty and the
+# error rate says so); otherwise every percentile is a real, positive latency.
+if h["error_rate"] < 0.5:
+    for k in ("p50", "p90", "p95", "p99", "max"):
+        assert lat[k] > 0, (k, json.dumps(h))
 for k in ("requests", "rate_rps", "error_rate", "cpu_ms_per_1k", "start_ms", "peak_rss_kb"):
     assert k in h, k
 assert h["requests"] >= 290 and h["load"]["measured_from"] == "scheduled_send"
