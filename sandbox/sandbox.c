@@ -367,6 +367,84 @@ static int build_ops(plan_builder *b, const sbx_spec *spec, const sbx_limits *li
     return b->rc;
 }
 
+/* ---------------------------------------------------------------- deferred mount teardown */
+
+/* The last reference to a box's mount namespace tears down its ~25 mounts (tmpfs superblocks,
+ * proc, binds) and waits for an RCU grace period: about 0.1 ms. Held by the init, that happens
+ * in its exit, before the kernel empties the PID namespace, so the monitor waits for it before
+ * it can confirm the box is gone. The monitor therefore holds the namespace (an nsfs fd, no
+ * process in it once the init is reaped) and hands the fd to a closer thread after the box, so
+ * the teardown runs beside the caller's next work. At sbx_global_cleanup the thread is drained
+ * and joined; without the thread (it could not be started) the fd is closed in place. */
+static pthread_mutex_t g_closer_lock = PTHREAD_MUTEX_INITIALIZER;
+static int g_closer_w = -1; /* write end: one int per fd to close */
+static pthread_t g_closer;
+static bool g_closer_up;
+
+static void *closer_main(void *arg)
+{
+    int r = (int)(intptr_t)arg;
+    for (;;) {
+        int fd;
+        ssize_t n = read(r, &fd, sizeof(fd));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n != (ssize_t)sizeof(fd))
+            break;
+        (void)close(fd);
+    }
+    (void)close(r);
+    return NULL;
+}
+
+static void release_mntns(int *fdp)
+{
+    int fd = *fdp;
+    *fdp = -1;
+    if (fd < 0)
+        return;
+    (void)pthread_mutex_lock(&g_closer_lock);
+    if (!g_closer_up) {
+        int pp[2];
+        if (pipe2(pp, O_CLOEXEC) == 0) {
+            if (pthread_create(&g_closer, NULL, closer_main, (void *)(intptr_t)pp[0]) == 0) {
+                g_closer_w = pp[1];
+                g_closer_up = true;
+            } else {
+                (void)close(pp[0]);
+                (void)close(pp[1]);
+            }
+        }
+    }
+    bool handed = false;
+    if (g_closer_up) {
+        ssize_t n;
+        do {
+            n = write(g_closer_w, &fd, sizeof(fd));
+        } while (n < 0 && errno == EINTR);
+        handed = n == (ssize_t)sizeof(fd);
+    }
+    (void)pthread_mutex_unlock(&g_closer_lock);
+    if (!handed)
+        (void)close(fd);
+}
+
+/* Drains and joins the closer thread: every held mount namespace is gone when this returns. */
+static void closer_stop(void)
+{
+    (void)pthread_mutex_lock(&g_closer_lock);
+    bool up = g_closer_up;
+    pthread_t t = g_closer;
+    if (up) {
+        (void)close(g_closer_w);
+        g_closer_w = -1;
+        g_closer_up = false;
+    }
+    (void)pthread_mutex_unlock(&g_closer_lock);
+    if (up)
+        (void)pthread_join(t, NULL);
+}
+
 /* ---------------------------------------------------------------- the process object */
 
 struct sbx_proc {
@@ -379,6 +457,7 @@ struct sbx_proc {
     int sock_r;
     int listener;
     int netns;
+    int mntns; /* the box's mount namespace, held so that the init's exit does not tear it down */
     sbx__cg cg;
     sbx_limits lim;
     int ncpus;
@@ -501,6 +580,7 @@ int sbx_spawn(sbx_proc **out, const sbx_spec *spec, pr_error *err)
     if (!p)
         return pr_error_set(err, PR_ENOMEM, "out of memory");
     p->pidfd = p->release_w = p->status_r = p->exec_r = p->sock_r = p->listener = p->netns = -1;
+    p->mntns = -1;
     (void)pthread_mutex_init(&p->lock, NULL);
     fill_limits(&p->lim, &spec->limits);
     p->ncpus = spec->cpu >= 0 ? 1 : usable_cpus();
@@ -692,6 +772,8 @@ int sbx_spawn(sbx_proc **out, const sbx_spec *spec, pr_error *err)
         char path[64];
         (void)snprintf(path, sizeof(path), "/proc/%ld/ns/net", (long)p->pid);
         p->netns = open(path, O_RDONLY | O_CLOEXEC);
+        (void)snprintf(path, sizeof(path), "/proc/%ld/ns/mnt", (long)p->pid);
+        p->mntns = open(path, O_RDONLY | O_CLOEXEC);
     }
     p->release_w = pipes[0][1];
     pipes[0][1] = -1;
@@ -1160,6 +1242,7 @@ void sbx_proc_free(sbx_proc *p)
     pr_close(&p->sock_r);
     pr_close(&p->listener);
     pr_close(&p->netns);
+    release_mntns(&p->mntns);
     for (size_t i = 0; i < p->nscrub; i++)
         pr_free(p->scrub[i]);
     pr_free(p->scrub);
@@ -1203,6 +1286,7 @@ int sbx_global_init(pr_error *err)
 void sbx_global_cleanup(void)
 {
     (void)pthread_mutex_lock(&g_init_lock);
+    closer_stop();
     sbx__seccomp_cleanup();
     sbx__cg_global_cleanup();
     atomic_store(&g_inited, 0);
