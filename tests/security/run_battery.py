@@ -379,6 +379,8 @@ class Fixtures:
         for s in (self.tcp, self.unix):
             s.close()
         os.close(self.lock_fd)
+        for m in getattr(self, "mounts", []):
+            subprocess.run(["umount", "-l", m], check=False, capture_output=True)
         shutil.rmtree(self.root, ignore_errors=True)
 
 
@@ -447,11 +449,25 @@ def run_case(case, fx, proctor, verbose):
     """Returns (ok, summary, details)."""
     work = os.path.join(fx.work_root, case.name)
     os.mkdir(work)
+    opts, dv = build_options(case, fx, work)
+    if "worktmpfs" in dv:
+        # The work dir the way proctor's job pipeline makes it: its own tmpfs with a size and
+        # an inode cap (runner/job.c), so total disk use is bounded by the kernel, not only the
+        # size of each file (--fsize-kb). A writable plain host directory has no such cap.
+        mb, _, inodes = dv["worktmpfs"].partition(":")
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o",
+                            f"size={int(mb)}m,nr_inodes={int(inodes or 1000)},nosuid,nodev",
+                            "proctor-sec-work", work], capture_output=True, text=True,
+                           check=False)
+        if r.returncode != 0:
+            return False, "battery bug: cannot mount the tmpfs work dir: " + r.stderr.strip(), []
+        if not hasattr(fx, "mounts"):
+            fx.mounts = []
+        fx.mounts.append(work)
     os.chmod(work, 0o777)
     result_path = os.path.join(fx.out_root, case.name + ".result.json")
     out_path = os.path.join(fx.out_root, case.name + ".stdout")
     err_path = os.path.join(fx.out_root, case.name + ".stderr")
-    opts, dv = build_options(case, fx, work)
     if "result" in dv:
         # The caller put --result inside the box's writable work dir.
         result_path = os.path.join(work, dv["result"])
