@@ -61,9 +61,11 @@ static int run_full_cli(int argc, char **argv)
     memcpy(&run, &sym, sizeof(run));
     if (!run) {
         fprintf(stderr, "proctor: %s has no pr_cli_run\n", lib);
+        (void)dlclose(h);
         return 2;
     }
     /* The library stays loaded until exit: its threads and atexit handlers may still run. */
+    /* cppcheck-suppress resourceLeak */
     return run(argc, argv);
 }
 
