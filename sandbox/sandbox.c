@@ -407,7 +407,13 @@ static void release_mntns(int *fdp)
     if (!g_closer_up) {
         int pp[2];
         if (pipe2(pp, O_CLOEXEC) == 0) {
-            if (pthread_create(&g_closer, NULL, closer_main, (void *)(intptr_t)pp[0]) == 0) {
+            /* The thread takes no signals: the caller's handlers keep running where it expects. */
+            sigset_t all, old;
+            (void)sigfillset(&all);
+            (void)pthread_sigmask(SIG_SETMASK, &all, &old);
+            int prc = pthread_create(&g_closer, NULL, closer_main, (void *)(intptr_t)pp[0]);
+            (void)pthread_sigmask(SIG_SETMASK, &old, NULL);
+            if (prc == 0) {
                 g_closer_w = pp[1];
                 g_closer_up = true;
             } else {
