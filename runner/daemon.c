@@ -17,6 +17,7 @@
 
 #include "proctor/challenge.h"
 #include "proctor/common.h"
+#include "proctor/git.h"
 #include "proctor/job.h"
 #include "proctor/report.h"
 #include "proctor/runtime.h"
@@ -588,29 +589,20 @@ int pr_daemon_infra_failure(const json_t *report, char *msg, size_t msgsz)
 json_t *pr_daemon_error_report(const pr_spool_job *job, const char *stage, const char *msg,
                                uint64_t elapsed_ms)
 {
-    char now[32], kernel[200];
-    struct utsname u;
-    pr_time_rfc3339(now, sizeof(now), (long long)time(NULL));
-    if (uname(&u) == 0)
-        (void)snprintf(kernel, sizeof(kernel), "%s %s %s", u.sysname, u.release, u.machine);
-    else
-        (void)snprintf(kernel, sizeof(kernel), "unknown");
-    json_t *r = json_pack(
-        "{s:s,s:{s:s,s:s,s:s,s:s},s:{s:s,s:s?,s:n,s:n,s:n,s:n},"
-        "s:{s:s,s:n,s:n,s:n},s:s,s:{s:s,s:s},s:{s:i,s:i,s:f},"
-        "s:{s:s,s:i,s:i,s:s},s:[],s:{},s:{s:i,s:i,s:i,s:I},s:{s:s,s:s,s:{}}}",
-        "schema", PR_REPORT_SCHEMA, "job", "id", job->id, "queued_at",
-        job->queued_at[0] ? job->queued_at : now, "started_at", now, "finished_at", now,
-        "submission", "repo", job->repo ? job->repo : "", "ref", job->ref, "commit", "author",
-        "committed_at", "runtime", "challenge", "id", job->challenge ? job->challenge : "",
-        "version", "kind", "digest", "status", "error", "error", "stage", stage, "message", msg,
-        "score", "earned", 0, "max", 0, "percent", 0.0, "build", "verdict", "SKIP", "cpu_ms", 0,
-        "wall_ms", 0, "log", "", "tests", "metrics", "timings", "fetch_ms", 0, "build_ms", 0,
-        "tests_ms", 0, "total_ms", (json_int_t)elapsed_ms, "environment", "proctor",
-        PROCTOR_VERSION, "kernel", kernel, "isolation");
-    if (r && job->candidate)
-        (void)json_object_set_new(json_object_get(r, "job"), "candidate",
-                                  json_string(job->candidate));
+    char repo[1024];
+    pr_git_url_redact(repo, sizeof(repo), job->repo ? job->repo : "");
+    json_t *r = pr_report_skeleton(job->id, job->queued_at, repo, job->ref, job->candidate);
+    if (!r)
+        return NULL;
+    json_t *err = json_pack("{s:s, s:s}", "stage", stage, "message", msg);
+    if (!err || json_object_set_new(r, "error", err) != 0 ||
+        json_object_set_new(json_object_get(r, "challenge"), "id",
+                            json_string(job->challenge ? job->challenge : "")) != 0 ||
+        json_object_set_new(json_object_get(r, "timings"), "total_ms",
+                            json_integer((json_int_t)elapsed_ms)) != 0) {
+        json_decref(r);
+        return NULL;
+    }
     return r;
 }
 

@@ -165,47 +165,12 @@ static json_t *str_or_null(const char *s)
  * report. Fields are filled in as the stages run. */
 static int report_skeleton(job_state *js)
 {
-    char repo[1024], started[32], kernel[200];
-    struct utsname u;
-
-    strip_credentials(repo, sizeof(repo), js->spec->repo ? js->spec->repo : "");
-    now_rfc3339(started, sizeof(started));
-    if (uname(&u) == 0)
-        (void)snprintf(kernel, sizeof(kernel), "%s %s %s", u.sysname, u.release, u.machine);
-    else
-        (void)snprintf(kernel, sizeof(kernel), "unknown");
-
-    /* Caller-supplied text (repo, ref, candidate, queued_at) may be anything: it goes in
-     * cleaned to UTF-8 and capped, never as a reason to fail. */
-    json_t *r = json_pack(
-        "{s:s, s:{s:s, s:s, s:s, s:n}, s:{s:s, s:n, s:n, s:n, s:n, s:n}, s:{s:n, s:n, s:n, s:n},"
-        " s:s, s:n, s:{s:i, s:i, s:f}, s:{s:s, s:i, s:i, s:s}, s:[], s:{},"
-        " s:{s:i, s:i, s:i, s:i}, s:{s:s, s:s, s:{}}}",
-        "schema", PR_REPORT_SCHEMA, "job", "id", js->id, "queued_at", started, "started_at",
-        started, "finished_at", "submission", "repo", "", "ref", "commit", "author", "committed_at",
-        "runtime", "challenge", "id", "version", "kind", "digest", "status", "error", "error",
-        "score", "earned", 0, "max", 0, "percent", 0.0, "build", "verdict", "SKIP", "cpu_ms", 0,
-        "wall_ms", 0, "log", "", "tests", "metrics", "timings", "fetch_ms", 0, "build_ms", 0,
-        "tests_ms", 0, "total_ms", 0, "environment", "proctor", PROCTOR_VERSION, "kernel", kernel,
-        "isolation");
-    if (!r)
-        return PR_ENOMEM;
-    json_t *job = json_object_get(r, "job");
-    json_t *sub = json_object_get(r, "submission");
+    char repo[1024];
     const pr_job_spec *sp = js->spec;
-    int rc = pr_report_set_text(sub, "repo", repo, strlen(repo), 1024);
-    if (rc == 0 && sp->ref)
-        rc = pr_report_set_text(sub, "ref", sp->ref, strlen(sp->ref), 256);
-    if (rc == 0 && sp->candidate)
-        rc = pr_report_set_text(job, "candidate", sp->candidate, strlen(sp->candidate), 256);
-    if (rc == 0 && sp->queued_at)
-        rc = pr_report_set_text(job, "queued_at", sp->queued_at, strlen(sp->queued_at), 64);
-    if (rc < 0) {
-        json_decref(r);
-        return PR_ENOMEM;
-    }
-    js->report = r;
-    return 0;
+
+    strip_credentials(repo, sizeof(repo), sp->repo ? sp->repo : "");
+    js->report = pr_report_skeleton(js->id, sp->queued_at, repo, sp->ref, sp->candidate);
+    return js->report ? 0 : PR_ENOMEM;
 }
 
 static int set_timing(job_state *js, const char *key, unsigned long long ms)

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "proctor/buf.h"
@@ -386,4 +388,48 @@ json_t *pr_report_redact(const json_t *report)
         }
     }
     return copy;
+}
+
+json_t *pr_report_skeleton(const char *id, const char *queued_at, const char *repo, const char *ref,
+                           const char *candidate)
+{
+    char now[32], kernel[200];
+    struct utsname u;
+
+    pr_time_rfc3339(now, sizeof(now), (long long)time(NULL));
+    if (uname(&u) == 0)
+        (void)snprintf(kernel, sizeof(kernel), "%s %s %s", u.sysname, u.release, u.machine);
+    else
+        (void)snprintf(kernel, sizeof(kernel), "unknown");
+    json_t *r = json_pack(
+        "{s:s, s:{s:s, s:s, s:s, s:n}, s:{s:s, s:n, s:n, s:n, s:n, s:n}, s:{s:n, s:n, s:n, s:n},"
+        " s:s, s:n, s:{s:i, s:i, s:f}, s:{s:s, s:i, s:i, s:s}, s:[], s:{},"
+        " s:{s:i, s:i, s:i, s:i}, s:{s:s, s:s, s:{}}}",
+        "schema", PR_REPORT_SCHEMA, "job", "id", id ? id : "", "queued_at", now, "started_at", now,
+        "finished_at", "submission", "repo", "", "ref", "commit", "author", "committed_at",
+        "runtime", "challenge", "id", "version", "kind", "digest", "status", "error", "error",
+        "score", "earned", 0, "max", 0, "percent", 0.0, "build", "verdict", "SKIP", "cpu_ms", 0,
+        "wall_ms", 0, "log", "", "tests", "metrics", "timings", "fetch_ms", 0, "build_ms", 0,
+        "tests_ms", 0, "total_ms", 0, "environment", "proctor", PROCTOR_VERSION, "kernel", kernel,
+        "isolation");
+    if (!r)
+        return NULL;
+    /* Caller-supplied text may be anything: it goes in cleaned and capped, never as a reason
+     * to fail the report. */
+    json_t *job = json_object_get(r, "job");
+    json_t *sub = json_object_get(r, "submission");
+    int rc = 0;
+    if (repo)
+        rc = pr_report_set_text(sub, "repo", repo, strlen(repo), 1024);
+    if (rc == 0 && ref)
+        rc = pr_report_set_text(sub, "ref", ref, strlen(ref), 256);
+    if (rc == 0 && candidate)
+        rc = pr_report_set_text(job, "candidate", candidate, strlen(candidate), 256);
+    if (rc == 0 && queued_at && queued_at[0])
+        rc = pr_report_set_text(job, "queued_at", queued_at, strlen(queued_at), 64);
+    if (rc < 0) {
+        json_decref(r);
+        return NULL;
+    }
+    return r;
 }

@@ -28,6 +28,13 @@ int pr_report_write(const char *path, const json_t *report, pr_error *err);
  * from the fixed set. Used by tests and by `proctor report`. */
 int pr_report_validate(const json_t *report, pr_error *err);
 
+/** A complete report with every section present and empty, status "error" and error null, for
+ * the pipeline to fill in stage by stage (or to carry an error at once). repo must already be
+ * free of credentials; repo, ref, candidate and queued_at are caller text, cleaned to UTF-8 and
+ * capped. queued_at NULL or "" = now (also started_at). NULL on OOM. Any thread. */
+json_t *pr_report_skeleton(const char *id, const char *queued_at, const char *repo, const char *ref,
+                           const char *candidate);
+
 /** Sets report.score from report.tests: earned = sum of points (each capped at its max_points),
  * max = sum of max_points, percent = earned / max * 100 rounded to one decimal (0 when max is 0).
  * 0 or PR_ENOMEM. Any thread. */
