@@ -551,6 +551,9 @@ static int usable_cpus(void)
 
 /* SIGKILL to the box init ends its PID namespace: the kernel kills every process in it. The
  * cgroup pass catches anything that might sit outside the namespace (there should be none). */
+/* Longest time building a box may take before the program starts (then IE). */
+#define SBX_SETUP_NS (10ull * 1000000000ull)
+
 static void kill_box(sbx_proc *p, int reason)
 {
     int expected = 0;
@@ -1056,6 +1059,11 @@ static void result_fill(sbx_proc *p, sbx_result *out)
         (void)snprintf(out->violation, sizeof(out->violation), "%s", p->violation);
         (void)snprintf(out->message, sizeof(out->message), "forbidden system call %s",
                        p->violation);
+    } else if (reason == SBX_IE) {
+        out->verdict = SBX_IE;
+        (void)snprintf(out->message, sizeof(out->message),
+                       "the box was not ready within %llu s of set-up",
+                       (unsigned long long)(SBX_SETUP_NS / 1000000000ull));
     } else if (reason == SBX_TLE || (cpu != UINT64_MAX && cpu >= p->lim.cpu_ms * 1000000ull) ||
                (p->have_exit && WIFSIGNALED(st) && WTERMSIG(st) == SIGXCPU)) {
         out->verdict = SBX_TLE;
@@ -1124,10 +1132,13 @@ int sbx_proc_wait(sbx_proc *p, sbx_result *out, pr_error *err)
             il = n++;
         }
         uint64_t now = now_ns();
-        uint64_t start = p->exec_seen ? p->t_exec : p->t_start;
-        uint64_t deadline = start + wall_ns;
+        /* The program's wall clock starts at its exec. Building the box is proctor's own
+         * work: on a loaded machine it may take longer than a short wall limit, and that must
+         * not become the program's WLE. Set-up gets its own allowance and, past it, the box
+         * ends as IE (the sandbox failed, not the program). */
+        uint64_t deadline = p->exec_seen ? p->t_exec + wall_ns : p->t_start + SBX_SETUP_NS;
         if (now >= deadline) {
-            kill_box(p, SBX_WLE);
+            kill_box(p, p->exec_seen ? SBX_WLE : SBX_IE);
             deadline = now + 1000000000ull; /* only waiting for the init to go */
         }
         if (cg_cpu && p->exec_seen && atomic_load(&p->kill_reason) == 0) {
@@ -1301,8 +1312,24 @@ void sbx_global_cleanup(void)
 
 /* ---------------------------------------------------------------- shared loopback netns */
 
+/* Closes every descriptor from 3 up except keep_a and keep_b. The helper below is a copy of a
+ * multi-threaded caller that never execs: without this it would hold the pipes of boxes and
+ * helpers that other threads are creating at the same moment (their parents then wait for an
+ * EOF that never comes) and the daemon's listening socket. Async-signal-safe. */
+static void close_all_but(int keep_a, int keep_b)
+{
+    int lo = keep_a < keep_b ? keep_a : keep_b;
+    int hi = keep_a < keep_b ? keep_b : keep_a;
+    if (lo > 3)
+        (void)syscall(SYS_close_range, 3U, (unsigned)(lo - 1), 0U);
+    if (hi > lo + 1)
+        (void)syscall(SYS_close_range, (unsigned)(lo + 1), (unsigned)(hi - 1), 0U);
+    (void)syscall(SYS_close_range, (unsigned)(hi + 1), ~0U, 0U);
+}
+
 static PR_NORETURN void netns_child(int ready_w, int hold_r)
 {
+    close_all_but(ready_w, hold_r);
     int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     char ok = 0;
     if (s >= 0) {
