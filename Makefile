@@ -2,6 +2,7 @@
 # (scripts/setup.sh), configure and build with CMake into build/.
 BUILD ?= build
 JOBS ?= $(shell nproc)
+MAKEFLAGS += --no-print-directory
 CMAKE_FLAGS ?=
 
 .PHONY: all setup build demo test asan clean
