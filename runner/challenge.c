@@ -418,19 +418,39 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* Opens rel (a file, or a directory when flags has O_DIRECTORY) beneath rootfd refusing every
- * symlink on the way (openat2), falling back to O_NOFOLLOW on the last component for kernels
- * without openat2. */
-static int open_beneath(int rootfd, const char *rel, int flags)
+int pr_pack_open_beneath(int rootfd, const char *rel, int flags)
 {
     struct open_how how;
+    const char *path = rel[0] ? rel : ".";
     memset(&how, 0, sizeof(how));
-    how.flags = (uint64_t)(O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | flags);
+    how.flags = (uint64_t)(O_RDONLY | O_NOFOLLOW | O_CLOEXEC | flags);
     how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
-    long fd = syscall(SYS_openat2, rootfd, rel[0] ? rel : ".", &how, sizeof(how));
+    long fd = syscall(SYS_openat2, rootfd, path, &how, sizeof(how));
     if (fd < 0 && errno == ENOSYS)
-        return openat(rootfd, rel[0] ? rel : ".", O_RDONLY | O_NOFOLLOW | O_CLOEXEC | flags);
+        return openat(rootfd, path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | flags);
     return (int)fd;
+}
+
+bool pr_pack_path_ok(const char *rel, size_t max)
+{
+    size_t n = rel ? strlen(rel) : 0;
+    if (n == 0 || n > max || rel[0] == '/')
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        if ((unsigned char)rel[i] < 0x21 || (unsigned char)rel[i] > 0x7E || rel[i] == '\\')
+            return false;
+    }
+    const char *seg = rel;
+    for (;;) {
+        const char *end = strchr(seg, '/');
+        size_t len = end ? (size_t)(end - seg) : strlen(seg);
+        if (len == 0 || (len == 1 && seg[0] == '.') || (len == 2 && seg[0] == '.' && seg[1] == '.'))
+            return false;
+        if (!end)
+            break;
+        seg = end + 1;
+    }
+    return true;
 }
 
 static int path_depth(const char *rel)
@@ -459,7 +479,7 @@ static int pack_collect(path_list *pl, int rootfd, const char *dir, pr_error *er
     while (todo.n > 0) {
         cur = todo.items[--todo.n];
         int depth = path_depth(cur);
-        int fd = open_beneath(rootfd, cur, O_DIRECTORY);
+        int fd = pr_pack_open_beneath(rootfd, cur, O_DIRECTORY | O_NONBLOCK);
         if (fd < 0) {
             rc = pr_error_sys(err, "%s/%s: open", dir, cur);
             goto cleanup;
@@ -543,7 +563,7 @@ cleanup:
 static int digest_update_file(EVP_MD_CTX *ctx, int rootfd, const char *dir, const char *rel,
                               pr_error *err)
 {
-    int fd = open_beneath(rootfd, rel, 0);
+    int fd = pr_pack_open_beneath(rootfd, rel, O_NONBLOCK);
     int rc = 0;
     struct stat st;
     unsigned char lenbuf[8];

@@ -134,23 +134,6 @@ bool pr_job_id_valid(const char *id)
     return true;
 }
 
-/* Copies a repository URL without any "user:password@" part (reports never hold credentials). */
-static void strip_credentials(char *out, size_t outsz, const char *url)
-{
-    const char *scheme = strstr(url, "://");
-    const char *host = scheme ? scheme + 3 : url;
-    const char *slash = strchr(host, '/');
-    const char *at = NULL;
-    for (const char *p = host; *p && (!slash || p < slash); p++) {
-        if (*p == '@')
-            at = p;
-    }
-    if (scheme && at)
-        (void)snprintf(out, outsz, "%.*s%s", (int)(host - url), url, at + 1);
-    else
-        (void)snprintf(out, outsz, "%s", url);
-}
-
 static void now_rfc3339(char *out, size_t outsz)
 {
     pr_time_rfc3339(out, outsz, (long long)time(NULL));
@@ -168,7 +151,7 @@ static int report_skeleton(job_state *js)
     char repo[1024];
     const pr_job_spec *sp = js->spec;
 
-    strip_credentials(repo, sizeof(repo), sp->repo ? sp->repo : "");
+    pr_git_url_redact(repo, sizeof(repo), sp->repo ? sp->repo : "");
     js->report = pr_report_skeleton(js->id, sp->queued_at, repo, sp->ref, sp->candidate);
     return js->report ? 0 : PR_ENOMEM;
 }
@@ -315,7 +298,7 @@ static int stage_fetch(job_state *js, pr_error *err)
     char shown[1024];
 
     memset(&info, 0, sizeof(info));
-    strip_credentials(shown, sizeof(shown), js->spec->repo ? js->spec->repo : "");
+    pr_git_url_redact(shown, sizeof(shown), js->spec->repo ? js->spec->repo : "");
     progress(js, "fetch", "%s%s%s", shown, js->spec->ref ? " @ " : "",
              js->spec->ref ? js->spec->ref : "");
     if (!js->spec->repo || !js->spec->repo[0])

@@ -5,6 +5,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "proctor/error.h"
 #include "proctor/sandbox.h"
@@ -52,6 +53,16 @@ void pr_test_meta_clear(pr_test_meta *m);
  * the values already in out. Unknown keys are errors naming the field. */
 int pr_limits_parse(sbx_limits *out, const json_t *obj, const char *file, const char *field,
                     pr_error *err);
+
+/** True when rel is a path that stays inside a pack: relative, 1..max bytes, printable ASCII
+ * without '\\', and no empty, "." or ".." segment. */
+bool pr_pack_path_ok(const char *rel, size_t max);
+/** Opens rel beneath rootfd without following any symlink on the way (openat2 with
+ * RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS), falling back to an O_NOFOLLOW open of the last
+ * component on kernels without openat2 (callers check the path with pr_pack_path_ok first).
+ * flags are added to O_RDONLY | O_NOFOLLOW | O_CLOEXEC; "" opens rootfd's directory itself.
+ * Returns the fd or -1 with errno set (ELOOP for a symlink, EXDEV for an escape). */
+int pr_pack_open_beneath(int rootfd, const char *rel, int flags);
 
 /** The time multiplier for a runtime: manifest "time_multipliers"[name], else the runtime's
  * default, else 1.0. */

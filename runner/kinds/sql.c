@@ -78,29 +78,12 @@ static void sql_free(void *state)
     pr_free(s);
 }
 
+/* Longest pack-relative path the manifest may name (schema file, reference directory). */
+#define SQL_PATH_MAX 200
+
 static int ferr(pr_error *err, const char *field, const char *what)
 {
     return pr_error_set(err, PR_EINVAL, "challenge.json: sql.%s: expected %s", field, what);
-}
-
-/* A relative path inside the pack: no "..", no leading "/", printable. */
-static bool rel_path_ok(const char *p)
-{
-    if (!p || !p[0] || p[0] == '/' || strlen(p) > 200)
-        return false;
-    for (const char *c = p; *c; c++) {
-        if ((unsigned char)*c < 0x20 || *c == '\\')
-            return false;
-    }
-    const char *s = p;
-    while (s) {
-        if (strncmp(s, "..", 2) == 0 && (s[2] == '/' || s[2] == '\0'))
-            return false;
-        s = strchr(s, '/');
-        if (s)
-            s++;
-    }
-    return true;
 }
 
 /* A plain file name for a question file: [A-Za-z0-9_.-], ends in .sql, no leading dot. */
@@ -321,7 +304,7 @@ static int sql_parse(void **state_out, const json_t *manifest, const char *dir, 
     }
 
     const char *schema = json_string_value(json_object_get(sql, "schema"));
-    if (!rel_path_ok(schema)) {
+    if (!pr_pack_path_ok(schema, SQL_PATH_MAX)) {
         rc = ferr(err, "schema", "a path inside the pack, like \"tests/schema.sql\"");
         goto cleanup;
     }
@@ -370,7 +353,7 @@ static int sql_parse(void **state_out, const json_t *manifest, const char *dir, 
     s->seed = (uint64_t)json_integer_value(seed);
 
     const char *ref = json_string_value(json_object_get(sql, "reference"));
-    if (!rel_path_ok(ref)) {
+    if (!pr_pack_path_ok(ref, SQL_PATH_MAX)) {
         rc = ferr(err, "reference", "the reference solution's directory inside the pack");
         goto cleanup;
     }

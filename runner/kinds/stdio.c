@@ -60,9 +60,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
-#include <linux/openat2.h>
 
 #include <openssl/evp.h>
 
@@ -153,21 +151,6 @@ static void stdio_free(void *p)
     pr_free(s);
 }
 
-/* Opens rel beneath the directory fd without following any symlink (openat2), falling back to
- * a component-free O_NOFOLLOW open when the kernel lacks openat2 (the path was already checked
- * to have no ".." components). */
-static int open_beneath(int dirfd, const char *rel, int flags)
-{
-    struct open_how how;
-    memset(&how, 0, sizeof(how));
-    how.flags = (uint64_t)(O_RDONLY | O_NOFOLLOW | O_CLOEXEC | flags);
-    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
-    long fd = syscall(SYS_openat2, dirfd, rel, &how, sizeof(how));
-    if (fd < 0 && errno == ENOSYS)
-        return openat(dirfd, rel, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | flags);
-    return (int)fd;
-}
-
 /* Opens a regular file of the pack read-only. Returns the fd or -1 with errno set (ELOOP for a
  * symlink on the way, EXDEV for an escape, EINVAL for a non-regular file). */
 static int pack_open(const char *dir, const char *rel)
@@ -175,7 +158,7 @@ static int pack_open(const char *dir, const char *rel)
     int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0)
         return -1;
-    int fd = open_beneath(dfd, rel, 0);
+    int fd = pr_pack_open_beneath(dfd, rel, 0);
     int saved = errno;
     pr_close(&dfd);
     if (fd < 0) {
@@ -189,30 +172,6 @@ static int pack_open(const char *dir, const char *rel)
         return -1;
     }
     return fd;
-}
-
-/* A relative path that stays inside the pack: no leading '/', no empty, "." or ".." segment,
- * printable ASCII only. */
-static bool rel_path_ok(const char *p)
-{
-    size_t n = strlen(p);
-    if (n == 0 || n > STDIO_PATH_MAX || p[0] == '/')
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        if ((unsigned char)p[i] < 0x21 || (unsigned char)p[i] > 0x7E || p[i] == '\\')
-            return false;
-    }
-    const char *seg = p;
-    for (;;) {
-        const char *end = strchr(seg, '/');
-        size_t len = end ? (size_t)(end - seg) : strlen(seg);
-        if (len == 0 || (len == 1 && seg[0] == '.') || (len == 2 && seg[0] == '.' && seg[1] == '.'))
-            return false;
-        if (!end)
-            break;
-        seg = end + 1;
-    }
-    return true;
 }
 
 static void describe(char *out, size_t outsz, const json_t *v)
@@ -248,7 +207,7 @@ static int field_err(pr_error *err, const char *dir, const char *field, const ch
 static int parse_pack_path(char **out, const json_t *v, const char *dir, const char *field,
                            pr_error *err)
 {
-    if (!json_is_string(v) || !rel_path_ok(json_string_value(v)))
+    if (!json_is_string(v) || !pr_pack_path_ok(json_string_value(v), STDIO_PATH_MAX))
         return field_err(err, dir, field,
                          "a relative path inside the pack like \"tests/1.in\" (no \"..\", no "
                          "leading \"/\")",
