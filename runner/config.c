@@ -504,3 +504,22 @@ unsigned pr_rate_take(pr_cfg_token *t, uint64_t now_ns)
     unsigned s = (unsigned)wait + 1;
     return s < 1 ? 1 : s;
 }
+
+void pr_rate_carry(pr_config *to, const pr_config *from)
+{
+    for (size_t i = 0; i < to->ntokens; i++) {
+        pr_cfg_token *t = &to->tokens[i];
+        for (size_t j = 0; j < from->ntokens; j++) {
+            const pr_cfg_token *o = &from->tokens[j];
+            /* Only a bucket that was limited and used carries over: an unlimited or untouched
+             * one has no state worth keeping (the new bucket starts full). */
+            if (strcmp(o->token, t->token) != 0 || o->per_minute <= 0 || o->last_ns == 0)
+                continue;
+            if (t->per_minute > 0) {
+                t->bucket = o->bucket < t->burst ? o->bucket : t->burst;
+                t->last_ns = o->last_ns;
+            }
+            break;
+        }
+    }
+}

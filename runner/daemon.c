@@ -951,7 +951,9 @@ static void on_signal(uv_signal_t *s, int signum)
             return;
         }
         /* Tokens (and their rates) and the challenge list are reloaded; the listen address,
-         * spool and workers need a restart. */
+         * spool and workers need a restart. A token kept across the reload keeps its rate
+         * bucket, so a reload never resets a submitter's 429. */
+        pr_rate_carry(nc, d->cfg);
         pr_cfg_token *old = d->cfg->tokens;
         size_t nold = d->cfg->ntokens;
         d->cfg->tokens = nc->tokens;

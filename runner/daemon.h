@@ -76,6 +76,10 @@ bool pr_config_pack_id_valid(const char *id);
 /** Takes one submission from the token's bucket at now_ns. Returns 0 when allowed, else the
  * number of seconds (>= 1) after which one will be available. */
 unsigned pr_rate_take(pr_cfg_token *t, uint64_t now_ns);
+/** On reload: every token of `to` whose token string is also in `from` keeps that token's
+ * bucket state (tokens left, last refill), clamped to its new burst; the new rate applies from
+ * the last refill on. Other tokens start with a full bucket. */
+void pr_rate_carry(pr_config *to, const pr_config *from);
 
 /* ---- spool directory (runner/spool.c) ---- */
 
