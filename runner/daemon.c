@@ -20,6 +20,7 @@
 #include "proctor/git.h"
 #include "proctor/job.h"
 #include "proctor/report.h"
+#include "proctor/redisq.h"
 #include "proctor/runtime.h"
 
 #define REPORT_READ_MAX (32u << 20)
@@ -282,6 +283,13 @@ static void reject_file(pr_daemon *d, const char *name, const char *reason)
     pr_dlog("warn", "job.rejected", json_pack("{s:s,s:s}", "file", name, "reason", reason));
 }
 
+/* Backpressure: the in-memory queue holds at most limits.queue_length ids (queued + running);
+ * further files wait in incoming/, untouched, until a job finishes. */
+static bool spool_has_room(const pr_daemon *d)
+{
+    return d->q_len + d->nrunning < d->cfg->queue_length;
+}
+
 static bool spool_name_ok(const char *name)
 {
     size_t n = strlen(name);
@@ -302,6 +310,10 @@ static void pickup_file(pr_daemon *d, const char *name)
     memset(&job, 0, sizeof(job));
     if (!spool_name_ok(name))
         return;
+    if (!spool_has_room(d)) {
+        d->spool_backlog = true; /* the file stays; the next scan counts and takes it */
+        return;
+    }
     (void)snprintf(path, sizeof(path), "%s/incoming/%s", d->cfg->spool, name);
     int rc = pr_spool_job_load(&job, path, &err);
     if (rc == PR_ENOTFOUND)
@@ -349,6 +361,15 @@ static void pickup_file(pr_daemon *d, const char *name)
             goto cleanup;
         }
     }
+    if (d->redisq) {
+        /* The shared queue: the job goes to the Redis stream, which any daemon reads; the file
+         * stays in incoming/ until Redis has it. */
+        json_decref(norm);
+        norm = pr_spool_job_json(&job);
+        if (norm)
+            pr_redisq_send(d->redisq, path, norm);
+        goto cleanup;
+    }
     if (rename(path, dst) != 0) {
         pr_dlog("error", "spool.rename_failed",
                 json_pack("{s:s,s:s}", "file", name, "message", errno_text(errno)));
@@ -367,6 +388,21 @@ cleanup:
     pr_spool_job_clear(&job);
 }
 
+typedef struct spool_entry {
+    char *name;       /* owned */
+    int64_t mtime_ns; /* arrival order of a dropped file */
+} spool_entry;
+
+static int spool_entry_cmp(const void *a, const void *b)
+{
+    const spool_entry *x = a, *y = b;
+    if (x->mtime_ns != y->mtime_ns)
+        return x->mtime_ns < y->mtime_ns ? -1 : 1;
+    return strcmp(x->name, y->name);
+}
+
+/* Takes files of incoming/ in arrival order (mtime, then name) while the queue has room and
+ * counts the ones left waiting (the proctor_spool_incoming_waiting gauge). */
 static void scan_incoming(pr_daemon *d)
 {
     char p[4096];
@@ -374,9 +410,11 @@ static void scan_incoming(pr_daemon *d)
     DIR *dir = opendir(p);
     if (!dir)
         return;
-    /* Names first, then pickup: renaming while iterating is allowed but may revisit. */
-    char **names = NULL;
-    size_t n = 0, cap = 0;
+    /* Names first, then pickup: renaming while iterating is allowed but may revisit. A full
+     * queue only counts the names. */
+    bool room = spool_has_room(d) && !d->stopping;
+    spool_entry *ents = NULL;
+    size_t n = 0, cap = 0, counted = 0;
     while (n < 100000) {
         /* cppcheck-suppress readdirCalled ; the stream is private to this call */
         const struct dirent *de = readdir(dir); /* NOLINT(concurrency-mt-unsafe) */
@@ -384,25 +422,44 @@ static void scan_incoming(pr_daemon *d)
             break;
         if (!spool_name_ok(de->d_name))
             continue;
+        if (!room) {
+            counted++;
+            continue;
+        }
         if (n == cap) {
             size_t nc = cap ? cap * 2 : 32;
-            char **nn = pr_realloc(names, nc * sizeof(*nn));
-            if (!nn)
+            spool_entry *ne = pr_realloc(ents, nc * sizeof(*ne));
+            if (!ne)
                 break;
-            names = nn;
+            ents = ne;
             cap = nc;
         }
-        names[n] = pr_strdup(de->d_name);
-        if (names[n])
+        struct stat st;
+        if (fstatat(dirfd(dir), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+            continue;
+        ents[n].mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+        ents[n].name = pr_strdup(de->d_name);
+        if (ents[n].name)
             n++;
     }
     (void)closedir(dir);
+    if (n > 1)
+        qsort(ents, n, sizeof(*ents), spool_entry_cmp);
+    size_t waiting = counted;
     for (size_t i = 0; i < n; i++) {
-        if (!d->stopping)
-            pickup_file(d, names[i]);
-        pr_free(names[i]);
+        if (!d->stopping && spool_has_room(d))
+            pickup_file(d, ents[i].name);
+        else
+            waiting++;
+        pr_free(ents[i].name);
     }
-    pr_free(names);
+    pr_free(ents);
+    if (waiting != d->metrics.spool_incoming_waiting)
+        pr_dlog("info", "spool.waiting",
+                json_pack("{s:I,s:I}", "incoming_waiting", (json_int_t)waiting, "queue_length",
+                          (json_int_t)d->cfg->queue_length));
+    d->metrics.spool_incoming_waiting = waiting;
+    d->spool_backlog = waiting > 0;
     dispatch(d);
 }
 
@@ -414,6 +471,12 @@ static void on_fs_event(uv_fs_event_t *h, const char *filename, int events, int 
         return;
     if (status < 0 || !filename) {
         scan_incoming(d);
+        return;
+    }
+    if (d->spool_backlog) {
+        /* Older files wait: they go first, in arrival order, once there is room. */
+        if (spool_has_room(d))
+            scan_incoming(d);
         return;
     }
     pickup_file(d, filename);
@@ -510,6 +573,14 @@ static int recover_running(pr_daemon *d)
     return 0;
 }
 
+int pr_daemon_enqueue(pr_daemon *d, const char *id)
+{
+    int rc = queue_push(d, id);
+    if (rc == 0)
+        dispatch(d);
+    return rc;
+}
+
 int pr_daemon_submit(pr_daemon *d, pr_spool_job *job, pr_error *err)
 {
     char path[4096];
@@ -517,6 +588,8 @@ int pr_daemon_submit(pr_daemon *d, pr_spool_job *job, pr_error *err)
         return pr_error_set(err, PR_ELIMIT, "shutting down");
     if (d->q_len + d->nrunning >= d->cfg->queue_length)
         return pr_error_set(err, PR_ELIMIT, "queue is full");
+    if (d->redisq && !pr_redisq_ready(d->redisq))
+        return pr_error_set(err, PR_ELIMIT, "the shared job queue (redis) is unreachable");
     if (!job->id[0])
         pr_daemon_new_id(job->id, sizeof(job->id));
     if (!job->queued_at[0])
@@ -723,6 +796,8 @@ static void finish_job(pr_daemon *d, pr_worker *w, double secs)
         pr_free(text);
         json_decref(body);
     }
+    if (d->redisq)
+        pr_redisq_finished(d->redisq, w->job.id);
 }
 
 static void maybe_exit(pr_daemon *d);
@@ -771,6 +846,8 @@ static void after_work_cb(uv_work_t *req, int status)
     pr_free(w);
     if (d->stopping)
         maybe_exit(d);
+    else if (d->spool_backlog)
+        scan_incoming(d); /* room for a waiting file; dispatches too */
     else
         dispatch(d);
 }
@@ -985,6 +1062,12 @@ static int daemon_start(pr_daemon *d, pr_error *err)
     if (rc < 0)
         return rc;
     clean_leftovers(d);
+    if (d->cfg->queue) {
+        /* Before running/ is recovered: the queue drops there the unfinished jobs it took. */
+        rc = pr_redisq_new(&d->redisq, d, d->cfg->queue, err);
+        if (rc < 0)
+            return rc;
+    }
     rc = recover_running(d);
     if (rc < 0)
         return pr_error_sys(err, "spool: running/");
@@ -1076,6 +1159,7 @@ int pr_daemon_run(const char *config_path, pr_error *err)
         pr_watcher_close(d.watcher);
     if (d.callbacks)
         pr_callbacks_close(d.callbacks);
+    pr_redisq_close(d.redisq); /* before the walk: its handles close themselves */
     uv_walk(&loop, close_walk_cb, NULL);
     (void)uv_run(&loop, UV_RUN_DEFAULT);
     (void)uv_loop_close(&loop);

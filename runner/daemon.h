@@ -117,6 +117,8 @@ typedef struct pr_metrics {
     uint64_t dur_buckets[12];
     double dur_sum;
     uint64_t dur_count;
+    uint64_t spool_incoming_waiting; /* gauge: files left in incoming/ for want of room in the
+                                      * queue (limits.queue_length), as of the last scan */
 } pr_metrics;
 
 void pr_metrics_http(pr_metrics *m, int code);
@@ -213,6 +215,7 @@ struct pr_daemon {
     size_t nrunning;
     bool stopping;
     bool fs_event_on;
+    bool spool_backlog; /* files wait in incoming/ for room: rescan when a job finishes */
     int exit_code;
     const char *fault_candidate; /* test hook: $PROCTOR_FAULT_CANDIDATE, jobs that fail as IE */
 };

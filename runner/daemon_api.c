@@ -286,10 +286,12 @@ void pr_daemon_http(pr_http_conn *c, const pr_http_req *req, void *payload)
     if (strcmp(path, "/healthz") == 0) {
         if (!method_is(req, HTTP_GET, c, "GET"))
             return;
-        char body[160];
+        char body[200];
         int n = snprintf(body, sizeof(body),
-                         "{\"status\":\"ok\",\"queued\":%zu,\"running\":%zu,\"workers\":%d}\n",
-                         d->q_len, d->nrunning, d->cfg->workers);
+                         "{\"status\":\"ok\",\"queued\":%zu,\"running\":%zu,\"workers\":%d,"
+                         "\"incoming_waiting\":%llu}\n",
+                         d->q_len, d->nrunning, d->cfg->workers,
+                         (unsigned long long)d->metrics.spool_incoming_waiting);
         pr_http_respond(c, 200, "application/json", NULL, body, (size_t)n);
         return;
     }

@@ -57,14 +57,19 @@ int pr_metrics_render(const pr_metrics *m, size_t queued, size_t running, size_t
                       pr_buf *b)
 {
     int rc = 0;
-    rc |= pr_buf_printf(b,
-                        "# HELP proctor_queue_depth Jobs waiting for a worker.\n"
-                        "# TYPE proctor_queue_depth gauge\nproctor_queue_depth %zu\n"
-                        "# HELP proctor_jobs_running Jobs being graded.\n"
-                        "# TYPE proctor_jobs_running gauge\nproctor_jobs_running %zu\n"
-                        "# HELP proctor_http_connections Open HTTP connections.\n"
-                        "# TYPE proctor_http_connections gauge\nproctor_http_connections %zu\n",
-                        queued, running, connections);
+    rc |=
+        pr_buf_printf(b,
+                      "# HELP proctor_queue_depth Jobs waiting for a worker.\n"
+                      "# TYPE proctor_queue_depth gauge\nproctor_queue_depth %zu\n"
+                      "# HELP proctor_jobs_running Jobs being graded.\n"
+                      "# TYPE proctor_jobs_running gauge\nproctor_jobs_running %zu\n"
+                      "# HELP proctor_http_connections Open HTTP connections.\n"
+                      "# TYPE proctor_http_connections gauge\nproctor_http_connections %zu\n"
+                      "# HELP proctor_spool_incoming_waiting Job files left in spool/incoming "
+                      "while the queue is full (as of the last scan).\n"
+                      "# TYPE proctor_spool_incoming_waiting gauge\n"
+                      "proctor_spool_incoming_waiting %llu\n",
+                      queued, running, connections, (unsigned long long)m->spool_incoming_waiting);
     rc |= pr_buf_printf(
         b,
         "# HELP proctor_jobs_total Jobs finished, by final report status.\n"

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Daemon tests of reload, backpressure and recovery: a real `proctor serve` over loopback HTTP
 with a temporary spool, real git repositories, real jobs.
-Usage: test_daemon_gaps.py {rate_reload}"""
+Usage: test_daemon_gaps.py {rate_reload,backpressure}"""
 import json
 import os
 import signal
@@ -74,5 +74,95 @@ def test_rate_reload(root):
     check(d.stop() == 0, "exit status")
 
 
+def drop_job(spool, name, job):
+    """Writes a job elsewhere and renames it into incoming/; returns the bytes written."""
+    data = json.dumps(job).encode()
+    tmp = os.path.join(spool, "incoming", "." + name + ".part")
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.rename(tmp, os.path.join(spool, "incoming", name))
+    return data
+
+
+def spool_names(d, sub):
+    try:
+        return sorted(n for n in os.listdir(os.path.join(d.spool, sub))
+                      if n.endswith(".json") and not n.startswith("."))
+    except FileNotFoundError:
+        return []
+
+
+def metric(text, name):
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    fail("metric %s missing" % name)
+
+
+def test_backpressure(root):
+    """With limits.queue_length 3 and one worker, ten files dropped into incoming/ at once: the
+    daemon holds at most 3 ids (queued + running), the others wait in incoming/ untouched and
+    counted, and all ten are graded once each, in arrival order."""
+    repo = make_repo(os.path.join(root, "repo"))
+    d = Daemon(root, workers=1, limits={"queue_length": 3}).start()
+    written = {}
+    for i in range(10):
+        name = "bp-%02d.json" % i
+        written[name] = drop_job(d.spool, name, {"repo": repo, "challenge": "daemon-echo",
+                                                 "candidate": "bp%d" % i})
+    max_held = max_running_files = max_waiting = max_waiting_metric = 0
+    untouched_checks = 0
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        _, _, h = d.jreq("GET", "/healthz")
+        max_held = max(max_held, h["queued"] + h["running"])
+        max_waiting = max(max_waiting, h["incoming_waiting"])
+        _, _, m = d.req("GET", "/metrics")
+        text = m.decode()
+        held = metric(text, "proctor_queue_depth") + metric(text, "proctor_jobs_running")
+        max_held = max(max_held, held)
+        max_waiting_metric = max(max_waiting_metric,
+                                 metric(text, "proctor_spool_incoming_waiting"))
+        # running/ holds the queued and running jobs' files.
+        max_running_files = max(max_running_files, len(spool_names(d, "running")))
+        # Files still waiting are exactly as dropped (no id written into them).
+        for n in spool_names(d, "incoming"):
+            try:
+                with open(os.path.join(d.spool, "incoming", n), "rb") as f:
+                    data = f.read()
+            except FileNotFoundError:
+                continue  # picked up meanwhile
+            check(data == written[n], "waiting file %s was modified: %r" % (n, data[:200]))
+            untouched_checks += 1
+        if len(spool_names(d, "reports")) == 10 and not spool_names(d, "incoming") \
+                and not spool_names(d, "running"):
+            break
+        time.sleep(0.03)
+    reports = spool_names(d, "reports")
+    check(len(reports) == 10, "reports %d of 10:\n%s" % (len(reports), d.logtext()))
+    check(spool_names(d, "done") == reports, "done/ and reports/ differ")
+    check(max_held <= 3, "queued + running reached %d (queue_length 3)" % max_held)
+    check(max_running_files <= 3, "running/ held %d files (queue_length 3)" % max_running_files)
+    check(max_waiting >= 1 and max_waiting_metric >= 1,
+          "no waiting files seen (healthz %d, metrics %d)" % (max_waiting, max_waiting_metric))
+    check(untouched_checks > 0, "never saw a waiting file")
+    for n in reports:
+        with open(os.path.join(d.spool, "reports", n)) as f:
+            rep = json.load(f)
+        check(rep["status"] == "graded", "job %s: %r" % (n, rep.get("error")))
+    starts = [e["job"] for e in log_events(d, "job.started")]
+    check(len(starts) == 10 and len(set(starts)) == 10, "job.started %r" % starts)
+    order = []
+    for jid in starts:
+        with open(os.path.join(d.spool, "done", jid + ".json")) as f:
+            order.append(json.load(f)["candidate"])
+    check(order == ["bp%d" % i for i in range(10)], "start order %r" % order)
+    waits = [e["incoming_waiting"] for e in log_events(d, "spool.waiting")]
+    check(waits and max(waits) >= 1 and waits[-1] == 0, "spool.waiting log %r" % waits)
+    _, _, m = d.req("GET", "/metrics")
+    check(metric(m.decode(), "proctor_spool_incoming_waiting") == 0, "gauge not back to 0")
+    check(d.stop() == 0, "exit status")
+
+
 if __name__ == "__main__":
-    main({"rate_reload": test_rate_reload})
+    main({"rate_reload": test_rate_reload, "backpressure": test_backpressure})
