@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "proctor/common.h"
+#include "proctor/redisq.h"
 
 #define CFG_MAX_BYTES (1u << 20)
 
@@ -35,6 +36,7 @@ void pr_config_free(pr_config *c)
         pr_free(c->watches[i].candidate);
     }
     pr_free(c->watches);
+    pr_redisq_cfg_free(c->queue);
     pr_free(c);
 }
 
@@ -286,7 +288,7 @@ int pr_config_parse(pr_config **out, const char *text, size_t len, const char *p
         "listen",          "spool",   "challenges",       "workers",      "tokens",
         "watch",           "limits",  "callback_secret",  "cache",        "work",
         "runtimes",        "grace_s", "parallel_per_job", "max_attempts", "min_free_mb",
-        "scan_interval_s", NULL
+        "scan_interval_s", "queue",   NULL
     };
     static const char *const lkeys[] = { "repo_bytes",     "repo_files",      "queue_length",
                                          "body_bytes",     "header_bytes",    "request_timeout_s",
@@ -443,6 +445,9 @@ int pr_config_parse(pr_config **out, const char *text, size_t len, const char *p
     if (rc < 0)
         goto cleanup;
     rc = parse_watch(c, root, err);
+    if (rc < 0)
+        goto cleanup;
+    rc = pr_redisq_cfg_parse(&c->queue, json_object_get(root, "queue"), err);
     if (rc < 0)
         goto cleanup;
     if (!c->cache || !c->work) {

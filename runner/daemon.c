@@ -20,6 +20,7 @@
 #include "proctor/git.h"
 #include "proctor/job.h"
 #include "proctor/report.h"
+#include "proctor/redisq.h"
 #include "proctor/runtime.h"
 
 #define REPORT_READ_MAX (32u << 20)
@@ -259,6 +260,15 @@ static char *queue_pop(pr_daemon *d)
     return s;
 }
 
+/* Used by the shared queue (runner/redisq.c) for a job it wrote into running/. */
+int pr_daemon_enqueue(pr_daemon *d, const char *id)
+{
+    int rc = queue_push(d, id);
+    if (rc == 0)
+        dispatch(d);
+    return rc;
+}
+
 /* ---- spool pickup ---- */
 
 static void reject_file(pr_daemon *d, const char *name, const char *reason)
@@ -359,6 +369,15 @@ static void pickup_file(pr_daemon *d, const char *name)
                 json_pack("{s:s,s:s}", "file", name, "message", norm ? err.msg : "out of memory"));
             goto cleanup;
         }
+    }
+    if (d->redisq) {
+        /* The shared queue: the job goes to the Redis stream, which any daemon reads; the file
+         * stays in incoming/ until Redis has it. */
+        json_decref(norm);
+        norm = pr_spool_job_json(&job);
+        if (norm)
+            pr_redisq_send(d->redisq, path, norm);
+        goto cleanup;
     }
     if (rename(path, dst) != 0) {
         pr_dlog("error", "spool.rename_failed",
@@ -570,6 +589,8 @@ int pr_daemon_submit(pr_daemon *d, pr_spool_job *job, pr_error *err)
         return pr_error_set(err, PR_ELIMIT, "shutting down");
     if (d->q_len + d->nrunning >= d->cfg->queue_length)
         return pr_error_set(err, PR_ELIMIT, "queue is full");
+    if (d->redisq && !pr_redisq_ready(d->redisq))
+        return pr_error_set(err, PR_ELIMIT, "the shared job queue (redis) is unreachable");
     if (!job->id[0])
         pr_daemon_new_id(job->id, sizeof(job->id));
     if (!job->queued_at[0])
@@ -776,6 +797,8 @@ static void finish_job(pr_daemon *d, pr_worker *w, double secs)
         pr_free(text);
         json_decref(body);
     }
+    if (d->redisq)
+        pr_redisq_finished(d->redisq, w->job.id);
 }
 
 static void maybe_exit(pr_daemon *d);
@@ -1040,6 +1063,12 @@ static int daemon_start(pr_daemon *d, pr_error *err)
     if (rc < 0)
         return rc;
     clean_leftovers(d);
+    if (d->cfg->queue) {
+        /* Before running/ is recovered: the queue drops there the unfinished jobs it took. */
+        rc = pr_redisq_new(&d->redisq, d, d->cfg->queue, err);
+        if (rc < 0)
+            return rc;
+    }
     rc = recover_running(d);
     if (rc < 0)
         return pr_error_sys(err, "spool: running/");
@@ -1131,6 +1160,7 @@ int pr_daemon_run(const char *config_path, pr_error *err)
         pr_watcher_close(d.watcher);
     if (d.callbacks)
         pr_callbacks_close(d.callbacks);
+    pr_redisq_close(d.redisq); /* before the walk: its handles close themselves */
     uv_walk(&loop, close_walk_cb, NULL);
     (void)uv_run(&loop, UV_RUN_DEFAULT);
     (void)uv_loop_close(&loop);

@@ -61,6 +61,7 @@ typedef struct pr_config {
     uint64_t min_free_mb;     /* a job is deferred while the work dir has less free space */
     int max_attempts;         /* infrastructure failures retried up to this many attempts */
     unsigned scan_interval_s; /* safety-net scan of spool/incoming */
+    struct pr_redisq_cfg *queue; /* owned; "queue": the shared Redis stream; NULL = spool only */
 } pr_config;
 
 /** Reads and validates a config file; messages name the field ("tokens[1].role: ..."). */
@@ -169,6 +170,12 @@ void pr_httpd_close(pr_httpd *h);
 /** Sends a response. extra_headers is "Name: value\r\n"... or NULL. body is copied. */
 void pr_http_respond(pr_http_conn *c, int status, const char *content_type,
                      const char *extra_headers, const char *body, size_t len);
+/** Called by a handler that will respond later (after a round trip to Redis, say): the handler
+ * returns without responding, and exactly one pr_http_respond* call on c follows from the
+ * loop thread. The connection stays valid until then even if the client goes away (the
+ * response is then dropped); no further request of it is read or parsed until then. The
+ * request's strings are not valid after the handler returns: copy what is needed. */
+void pr_http_defer(pr_http_conn *c);
 /** Convenience: JSON body (the value is not consumed). */
 void pr_http_respond_json(pr_http_conn *c, int status, const char *extra_headers, const json_t *v);
 /** {"error": msg} */
@@ -204,6 +211,7 @@ struct pr_daemon {
     pr_httpd *httpd;              /* owned (closed at shutdown) */
     pr_callbacks *callbacks;      /* owned */
     pr_watcher *watcher;          /* owned */
+    struct pr_redisq *redisq;     /* owned; the shared queue, NULL without "queue" */
     pr_metrics metrics;
     json_t *challenges; /* owned; {id: {id, version, title, kind, tests, digest}} */
     uv_signal_t sig_term, sig_int, sig_hup;
@@ -253,6 +261,9 @@ void pr_dlog(const char *level, const char *event, json_t *fields);
 /** Writes a job into spool/incoming (atomically) and picks it up. Returns 0, PR_ELIMIT when
  * the queue is full, or another error. The job's id is set when absent. */
 int pr_daemon_submit(pr_daemon *d, pr_spool_job *job, pr_error *err);
+/** Queues a job whose file is in spool/running/ (taken from the shared queue) and dispatches.
+ * Returns 0 or PR_ENOMEM. */
+int pr_daemon_enqueue(pr_daemon *d, const char *id);
 
 /* ---- git watch (runner/watch.c) ---- */
 

@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "proctor/common.h"
+#include "proctor/redisq.h"
 #include "proctor/report.h"
 
 #define REPORT_READ_MAX (32u << 20)
@@ -161,6 +162,11 @@ static void handle_get(pr_daemon *d, pr_http_conn *c, const char *id, bool html,
     const char *state = NULL;
     memset(&job, 0, sizeof(job));
     int rc = find_job(d, id, &job, &state);
+    if (rc == PR_ENOTFOUND && d->redisq && !html) {
+        /* Not seen here: another daemon of the shared queue may have it. */
+        pr_redisq_http_get(d->redisq, c, id, (int)tok->role, tok->name);
+        return;
+    }
     if (rc == PR_ENOTFOUND) {
         pr_http_respond_error(c, 404, NULL, "no such submission");
         return;
@@ -258,7 +264,7 @@ static void handle_metrics(pr_daemon *d, pr_http_conn *c)
     pr_buf b = PR_BUF_INIT(1u << 20);
     if (pr_metrics_render(&d->metrics, d->q_len, d->nrunning, pr_httpd_connections(d->httpd), &b) <
             0 ||
-        !b.ptr) {
+        !b.ptr || (d->redisq && pr_redisq_metrics(d->redisq, &b) < 0)) {
         pr_buf_free(&b);
         pr_http_respond_error(c, 500, NULL, "metrics too large");
         return;

@@ -32,6 +32,9 @@ struct pr_http_conn {
     bool in_message;
     bool rejected;        /* the current request already got an error response */
     bool expect_continue; /* the client waits for "100 Continue" before its body */
+    bool in_handler;      /* the handler is running for the current request */
+    bool deferred;        /* the handler will respond later (pr_http_defer) */
+    pr_buf rest;          /* bytes read after a deferred request (pipelining), parsed later */
     char rbuf[16384];
 };
 
@@ -95,11 +98,9 @@ static const char *status_text(int code)
     }
 }
 
-static void conn_handle_closed(uv_handle_t *hd)
+static void conn_free(pr_http_conn *c)
 {
-    pr_http_conn *c = hd->data;
-    if (--c->handles_open > 0)
-        return;
+    pr_buf_free(&c->rest);
     pr_buf_free(&c->url);
     pr_buf_free(&c->field);
     pr_buf_free(&c->value);
@@ -111,6 +112,17 @@ static void conn_handle_closed(uv_handle_t *hd)
     h->closing_conns--;
     if (h->closing && h->nconns == 0 && h->closing_conns == 0 && !h->server_open)
         pr_free(h);
+}
+
+static void conn_handle_closed(uv_handle_t *hd)
+{
+    pr_http_conn *c = hd->data;
+    if (--c->handles_open > 0)
+        return;
+    /* A deferred response still holds the connection: it is freed when that comes. */
+    if (c->deferred)
+        return;
+    conn_free(c);
 }
 
 static void conn_close(pr_http_conn *c)
@@ -206,8 +218,8 @@ static void on_write(uv_write_t *req, int status)
         linger_close(c);
 }
 
-void pr_http_respond(pr_http_conn *c, int status, const char *content_type,
-                     const char *extra_headers, const char *body, size_t len)
+static void respond(pr_http_conn *c, int status, const char *content_type,
+                    const char *extra_headers, const char *body, size_t len)
 {
     pr_buf out = PR_BUF_INIT((64u << 20) + 4096);
     if (c->h->opts.metrics)
@@ -253,6 +265,50 @@ void pr_http_respond(pr_http_conn *c, int status, const char *content_type,
         conn_close(c);
     if (c->close_after_write)
         c->draining = true;
+}
+
+static void feed(pr_http_conn *c, const char *data, size_t n);
+static void on_alloc(uv_handle_t *hd, size_t suggested, uv_buf_t *buf);
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+
+/* The deferred response has been sent: parsing resumes with what the client sent meanwhile. */
+static void end_deferral(pr_http_conn *c)
+{
+    c->deferred = false;
+    if (c->in_handler)
+        return; /* answered before the handler returned: nothing was paused */
+    if (c->handles_open == 0) {
+        conn_free(c);
+        return;
+    }
+    if (c->closing)
+        return;
+    http_parser_pause(&c->parser, 0);
+    if (!c->close_after_write)
+        arm_timer(c, c->h->opts.idle_timeout_s);
+    if (c->rest.len > 0 && !c->draining) {
+        size_t n = c->rest.len;
+        char *data = pr_buf_detach(&c->rest);
+        pr_buf_init(&c->rest, sizeof(c->rbuf));
+        if (data)
+            feed(c, data, n);
+        pr_free(data);
+    }
+    if (!c->closing && !c->deferred && uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) < 0)
+        conn_close(c);
+}
+
+void pr_http_respond(pr_http_conn *c, int status, const char *content_type,
+                     const char *extra_headers, const char *body, size_t len)
+{
+    respond(c, status, content_type, extra_headers, body, len);
+    if (c->deferred)
+        end_deferral(c);
+}
+
+void pr_http_defer(pr_http_conn *c)
+{
+    c->deferred = true;
 }
 
 void pr_http_respond_json(pr_http_conn *c, int status, const char *extra_headers, const json_t *v)
@@ -431,7 +487,18 @@ static int on_message_complete(http_parser *p)
     req.content_type = c->content_type;
     req.body = c->body.ptr;
     req.body_len = c->body.len;
+    c->in_handler = true;
     c->h->opts.handler(c, &req, c->h->opts.payload);
+    c->in_handler = false;
+    if (c->deferred) {
+        /* No more requests are parsed (nor read) until the response has been sent, so that
+         * pipelined responses stay in order. */
+        http_parser_pause(p, 1);
+        (void)uv_read_stop((uv_stream_t *)&c->tcp);
+        if (!c->closing)
+            arm_timer(c, c->h->opts.request_timeout_s);
+        return 0;
+    }
     if (!c->closing && !c->close_after_write)
         arm_timer(c, c->h->opts.idle_timeout_s);
     /* Stop parsing pipelined requests once the connection is ending. */
@@ -461,10 +528,21 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
             conn_close(c);
         return;
     }
-    size_t done = http_parser_execute(&c->parser, &g_settings, buf->base, (size_t)nread);
+    feed(c, buf->base, (size_t)nread);
+}
+
+static void feed(pr_http_conn *c, const char *data, size_t nread)
+{
+    size_t done = http_parser_execute(&c->parser, &g_settings, data, nread);
     if (c->closing)
         return;
     enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
+    if (e == HPE_PAUSED) {
+        /* A deferred request: keep what follows it for when its response is sent. */
+        if (done < nread && pr_buf_put(&c->rest, data + done, nread - done) < 0)
+            conn_close(c);
+        return;
+    }
     if (e != HPE_OK || done != (size_t)nread) {
         if (c->close_after_write) {
             c->draining = true;
@@ -515,6 +593,7 @@ static void on_connection(uv_stream_t *server, int status)
     pr_buf_init(&c->field, h->opts.header_bytes);
     pr_buf_init(&c->value, h->opts.header_bytes);
     pr_buf_init(&c->body, h->opts.body_bytes);
+    pr_buf_init(&c->rest, sizeof(c->rbuf));
     http_parser_init(&c->parser, HTTP_REQUEST);
     c->parser.data = c;
     c->next = h->conns;

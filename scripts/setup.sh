@@ -11,6 +11,7 @@ PACKAGES=(
   clang libclang-rt-14-dev
   python3 iproute2 procps curl
   postgresql
+  libhiredis-dev redis-server
 )
 # Optional runtimes and benchmark peers: installed when the archive has them.
 OPTIONAL=(golang-go bubblewrap wrk)

@@ -1,0 +1,276 @@
+#!/usr/bin/python3
+"""The shared queue in Redis Streams: real `proctor serve` daemons on loopback, a private
+redis-server started here (no persistence), real git repositories, real jobs.
+Usage: test_redis.py {share,reclaim,down}"""
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "daemon"))
+
+from harness import (ALICE, BOB, LIVE, REV, Daemon, check, fail, free_port,  # noqa: E402
+                     main, make_repo, sandbox_procs)
+
+REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
+STREAM = "proctor-test:jobs"
+SLOW_PY = "import sys, time\ntime.sleep(3)\nsys.stdout.write(sys.stdin.read())\n"
+
+
+class Redis:
+    """A private redis-server on a free loopback port, and a minimal RESP client."""
+
+    def __init__(self, root, port=None):
+        self.root = root
+        self.port = port or free_port()
+        self.proc = None
+
+    def start(self):
+        self.log = open(os.path.join(self.root, "redis-%d.log" % self.port), "a")
+        self.proc = subprocess.Popen(
+            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", self.root, "--daemonize", "no"],
+            stdout=self.log, stderr=self.log)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                if self.cmd("PING") == "PONG":
+                    return self
+            except OSError:
+                pass
+            time.sleep(0.05)
+        fail("redis-server did not start")
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+
+    def cmd(self, *args):
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+        try:
+            out = b"*%d\r\n" % len(args)
+            for a in args:
+                a = a.encode() if isinstance(a, str) else a
+                out += b"$%d\r\n%s\r\n" % (len(a), a)
+            s.sendall(out)
+            f = s.makefile("rb")
+            return self._reply(f)
+        finally:
+            s.close()
+
+    def _reply(self, f):
+        line = f.readline()
+        if not line:
+            raise OSError("redis closed the connection")
+        t, rest = line[:1], line[1:-2]
+        if t == b"+":
+            return rest.decode()
+        if t == b"-":
+            raise RuntimeError(rest.decode())
+        if t == b":":
+            return int(rest)
+        if t == b"$":
+            n = int(rest)
+            if n < 0:
+                return None
+            data = f.read(n + 2)[:-2]
+            return data.decode()
+        if t == b"*":
+            n = int(rest)
+            return None if n < 0 else [self._reply(f) for _ in range(n)]
+        raise OSError("bad reply %r" % line)
+
+
+def need_redis():
+    if not os.access(REDIS_SERVER, os.X_OK):
+        print("redis-server is not installed", file=sys.stderr)
+        sys.exit(77)
+
+
+def daemon(root, name, redis, **over):
+    sub = os.path.join(root, name)
+    os.makedirs(sub)
+    os.chmod(sub, 0o755)
+    queue = {"redis": "127.0.0.1:%d" % redis.port, "stream": STREAM, "group": "graders",
+             "consumer": name}
+    queue.update(over.pop("queue", {}))
+    return Daemon(sub, workers=1, queue=queue, **over)
+
+
+def wait_no_sandbox(root, timeout=15):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if not sandbox_procs(root):
+            return
+        time.sleep(0.2)
+    fail("sandbox processes left: %r" % sandbox_procs(root))
+
+
+def wait_report(d, job_id, timeout=60, token=REV):
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        st, _, j = d.jreq("GET", "/v1/submissions/" + job_id, token=token)
+        last = (st, j)
+        if st == 200 and j["status"] == "done":
+            return j
+        check(st == 200, "GET %s: %d %r" % (job_id, st, j))
+        time.sleep(0.2)
+    fail("job %s not done after %ds (last %r):\n%s" % (job_id, timeout, last, d.logtext()))
+
+
+def local_reports(d):
+    return {n[:-5] for n in d.spool_files("reports")}
+
+
+def test_share(root):
+    """Two daemons, one stream: ten submissions through A are graded by both, each once."""
+    redis = Redis(root).start()
+    LIVE.append(redis)
+    repo = make_repo(os.path.join(root, "repo"))
+    a = daemon(root, "a", redis).start()
+    b = daemon(root, "b", redis).start()
+    ids = []
+    for i in range(10):
+        st, h, j = a.submit(repo, candidate="alice" if i % 2 == 0 else "bob")
+        check(st == 202, "submit %d: %d %r" % (i, st, j))
+        ids.append(j["id"])
+    check(len(set(ids)) == 10, "ids %r" % ids)
+    reports = {}
+    for i in ids:
+        reports[i] = wait_report(a, i, timeout=90)
+        check(reports[i]["report"]["status"] == "graded",
+              "job %s: %r" % (i, reports[i]["report"].get("error")))
+        check(reports[i]["report"]["score"]["percent"] == 100.0, "score of %s" % i)
+    ra, rb = local_reports(a), local_reports(b)
+    check(ra | rb == set(ids), "reports: a %r b %r ids %r" % (ra, rb, ids))
+    check(not (ra & rb), "a job ran on both daemons: %r" % (ra & rb))
+    check(ra and rb, "one daemon graded everything: a %d, b %d" % (len(ra), len(rb)))
+    # Every report is readable through either daemon, the same document on both.
+    for i in ids:
+        ja = wait_report(a, i)
+        jb = wait_report(b, i)
+        check(ja["report"] == jb["report"], "report of %s differs between daemons" % i)
+        check(ja["report"]["job"]["id"] == i, "report id %s" % i)
+    # Candidate isolation holds for reports fetched from Redis too.
+    only_b = sorted(rb - ra)[0]
+    cand = a.jreq("GET", "/v1/submissions/" + only_b, token=REV)[2]["candidate"]
+    own, other = (ALICE, BOB) if cand == "alice" else (BOB, ALICE)
+    st, _, j = a.jreq("GET", "/v1/submissions/" + only_b, token=own)
+    check(st == 200 and j["status"] == "done", "own report via redis: %d" % st)
+    st2, _, j2 = b.jreq("GET", "/v1/submissions/" + only_b, token=own)
+    check(st2 == 200 and j2["report"] == j["report"],
+          "candidate view via redis differs from the local one")
+    full = a.jreq("GET", "/v1/submissions/" + only_b, token=REV)[2]["report"]
+    check(j["report"] != full, "the candidate view via redis is not redacted")
+    st, _, _ = a.jreq("GET", "/v1/submissions/" + only_b, token=other)
+    check(st == 404, "another candidate's report via redis: %d" % st)
+    st, _, _ = b.jreq("GET", "/v1/submissions/zzzznotajob", token=REV)
+    check(st == 404, "unknown id: %d" % st)
+    # Redis holds one report per job, the stream is drained and nothing is pending.
+    check(redis.cmd("HLEN", STREAM + ":reports") == 10, "reports in redis")
+    deadline = time.time() + 10
+    while time.time() < deadline and redis.cmd("XLEN", STREAM) != 0:
+        time.sleep(0.1)
+    check(redis.cmd("XLEN", STREAM) == 0, "stream length %r" % redis.cmd("XLEN", STREAM))
+    check(redis.cmd("XPENDING", STREAM, "graders")[0] == 0, "pending entries")
+    st, _, body = a.req("GET", "/metrics")
+    check(st == 200 and b"proctor_queue_redis_up 1" in body, "metrics: %r" % body[-600:])
+    for d in (a, b):
+        check(d.stop() == 0, "exit status")
+        check(not d.spool_files("running"), "running/ left")
+        check(os.listdir(os.path.join(d.spool, "redisq", "taken")) == [], "taken/ left")
+
+
+def test_reclaim(root):
+    """A daemon killed mid-job: another one takes the job over and produces its report."""
+    redis = Redis(root).start()
+    LIVE.append(redis)
+    repo = make_repo(os.path.join(root, "repo"), {"main.py": SLOW_PY})
+    a = daemon(root, "a", redis, queue={"claim_idle_s": 1}).start()
+    st, _, j = a.submit(repo)
+    check(st == 202, "submit %d %r" % (st, j))
+    jid = j["id"]
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        st, _, j = a.jreq("GET", "/v1/submissions/" + jid, token=REV)
+        if j.get("status") == "running":
+            break
+        time.sleep(0.05)
+    check(j.get("status") == "running", "not running on a: %r" % j)
+    time.sleep(0.5)  # inside the sandbox now
+    a.kill9()
+    wait_no_sandbox(root)
+    check(redis.cmd("XPENDING", STREAM, "graders")[0] == 1, "the entry is pending for a")
+    b = daemon(root, "b", redis, queue={"claim_idle_s": 1}).start()
+    rep = wait_report(b, jid, timeout=60)
+    check(rep["report"]["status"] == "graded", "reclaimed job: %r" % rep["report"].get("error"))
+    check("queue.reclaimed" in b.logtext(), "b did not log the reclaim")
+    check(local_reports(b) == {jid}, "b's reports %r" % local_reports(b))
+    # a restarts: it drops the job it never finished and serves b's report (one report per job).
+    a.start()
+    ra = wait_report(a, jid)
+    check(ra["report"] == rep["report"], "a serves another report")
+    check(not a.spool_files("running") and not local_reports(a), "a kept or ran the job")
+    check(redis.cmd("HLEN", STREAM + ":reports") == 1, "reports in redis")
+    check(redis.cmd("XLEN", STREAM) == 0, "stream not drained")
+    for d in (a, b):
+        check(d.stop() == 0, "exit status")
+
+
+def test_down(root):
+    """Redis unreachable: submissions get 503, health and local reads still answer; after
+    Redis comes back, the daemon reconnects by itself."""
+    redis = Redis(root).start()
+    LIVE.append(redis)
+    repo = make_repo(os.path.join(root, "repo"))
+    a = daemon(root, "a", redis).start()
+    st, _, j = a.submit(repo)
+    check(st == 202, "submit %d" % st)
+    first = j["id"]
+    wait_report(a, first)
+    redis.stop()
+    time.sleep(0.5)
+    st, h, j = a.submit(repo)
+    check(st == 503 and "redis" in j.get("error", ""), "submit while down: %d %r" % (st, j))
+    check("retry-after" in h, "no Retry-After")
+    st, _, j = a.jreq("GET", "/healthz")
+    check(st == 200 and j["status"] == "ok", "healthz while down: %d" % st)
+    j = wait_report(a, first)  # local reads keep working
+    st, _, j = a.jreq("GET", "/v1/submissions/zzzzunknown", token=REV)
+    check(st == 503, "remote lookup while down: %d %r" % (st, j))
+    st, _, body = a.req("GET", "/metrics")
+    check(st == 200 and b"proctor_queue_redis_up 0" in body, "metrics while down")
+    # A job dropped into the spool waits in incoming/ until Redis is back.
+    with open(os.path.join(a.spool, "incoming", "drop.json"), "w") as f:
+        json.dump({"repo": repo, "challenge": "daemon-echo", "candidate": "dropper"}, f)
+    time.sleep(1.5)
+    check(a.spool_files("incoming") == ["drop.json"] or len(a.spool_files("incoming")) == 1,
+          "dropped job moved while redis is down: %r" % a.spool_files("incoming"))
+    check(a.proc.poll() is None, "daemon died while redis is down")
+    redis.start()  # same port
+    deadline = time.time() + 30
+    st = 0
+    while time.time() < deadline:
+        st, _, j = a.submit(repo)
+        if st == 202:
+            break
+        time.sleep(0.2)
+    check(st == 202, "submit after redis came back: %d" % st)
+    wait_report(a, j["id"])
+    deadline = time.time() + 30
+    while time.time() < deadline and a.spool_files("incoming"):
+        time.sleep(0.2)
+    check(not a.spool_files("incoming"), "dropped job not sent after reconnect")
+    check("queue.connected" in a.logtext(), "no reconnect logged")
+    check(a.stop() == 0, "exit status")
+
+
+if __name__ == "__main__":
+    need_redis()
+    main({"share": test_share, "reclaim": test_reclaim, "down": test_down})
