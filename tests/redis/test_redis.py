@@ -51,15 +51,21 @@ class Redis:
         self.proc = None
 
     def cmd(self, *args):
+        return self.pipeline([args])[0]
+
+    def pipeline(self, cmds):
+        """Commands sent on one connection (MULTI/EXEC work), their replies in order."""
         s = socket.create_connection(("127.0.0.1", self.port), timeout=5)
         try:
-            out = b"*%d\r\n" % len(args)
-            for a in args:
-                a = a.encode() if isinstance(a, str) else a
-                out += b"$%d\r\n%s\r\n" % (len(a), a)
+            out = b""
+            for args in cmds:
+                out += b"*%d\r\n" % len(args)
+                for a in args:
+                    a = a.encode() if isinstance(a, str) else a
+                    out += b"$%d\r\n%s\r\n" % (len(a), a)
             s.sendall(out)
             f = s.makefile("rb")
-            return self._reply(f)
+            return [self._reply(f) for _ in cmds]
         finally:
             s.close()
 
@@ -119,7 +125,8 @@ def wait_report(d, job_id, timeout=60, token=REV):
         last = (st, j)
         if st == 200 and j["status"] == "done":
             return j
-        check(st == 200, "GET %s: %d %r" % (job_id, st, j))
+        # 503: a daemon that just started has not reached Redis yet.
+        check(st in (200, 503), "GET %s: %d %r" % (job_id, st, j))
         time.sleep(0.2)
     fail("job %s not done after %ds (last %r):\n%s" % (job_id, timeout, last, d.logtext()))
 
@@ -219,6 +226,44 @@ def test_reclaim(root):
     check(not a.spool_files("running") and not local_reports(a), "a kept or ran the job")
     check(redis.cmd("HLEN", STREAM + ":reports") == 1, "reports in redis")
     check(redis.cmd("XLEN", STREAM) == 0, "stream not drained")
+
+    # Both alive, claim_idle_s=1, a job of ~6 s: the daemon running it keeps its entry (its
+    # heartbeat), so it runs exactly once.
+    st, _, j = b.submit(repo)
+    check(st == 202, "submit %d" % st)
+    jid2 = j["id"]
+    rep2 = wait_report(a, jid2, timeout=60)
+    check(rep2["report"]["status"] == "graded", "second job")
+    started = [ln for d in (a, b) for ln in d.logtext().splitlines()
+               if '"job.started"' in ln and jid2 in ln]
+    check(len(started) == 1, "the long job started %d times:\n%s" % (len(started), started))
+
+    # An entry left pending by a daemon that died after storing the report but before its
+    # acknowledgement: the reclaiming daemon acknowledges it and runs nothing.
+    ghost = "ghostjob0001"
+    ghost_report = {"schema": "proctor.report/1", "job": {"id": ghost}, "status": "graded",
+                    "tests": []}
+    job = {"id": ghost, "repo": "/nonexistent/repo", "challenge": "daemon-echo",
+           "candidate": "alice", "queued_at": "2026-01-01T00:00:00Z", "source": "api"}
+    redis.cmd("HSET", STREAM + ":reports", ghost, json.dumps(ghost_report))
+    redis.cmd("HSET", STREAM + ":jobs", ghost, json.dumps(dict(job, state="running")))
+    # Added and delivered to a consumer that then "dies", atomically (no daemon can read it
+    # in between).
+    replies = redis.pipeline([("MULTI",),
+                              ("XADD", STREAM, "*", "id", ghost, "job", json.dumps(job)),
+                              ("XREADGROUP", "GROUP", "graders", "ghost", "COUNT", "1",
+                               "STREAMS", STREAM, ">"),
+                              ("EXEC",)])
+    check(replies[-1] and replies[-1][1], "ghost entry not delivered: %r" % replies)
+    deadline = time.time() + 20
+    while time.time() < deadline and redis.cmd("XLEN", STREAM) != 0:
+        time.sleep(0.1)
+    check(redis.cmd("XLEN", STREAM) == 0, "ghost entry not acknowledged")
+    check(redis.cmd("XPENDING", STREAM, "graders")[0] == 0, "pending entries left")
+    check(any("queue.already_done" in d.logtext() for d in (a, b)), "no already_done log")
+    check(ghost not in local_reports(a) | local_reports(b), "the ghost job ran again")
+    j = wait_report(a, ghost)
+    check(j["report"] == ghost_report and j["candidate"] == "alice", "ghost report %r" % j)
     for d in (a, b):
         check(d.stop() == 0, "exit status")
 
