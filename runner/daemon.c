@@ -539,46 +539,131 @@ static void clean_leftovers(pr_daemon *d)
     }
 }
 
-/* On start: jobs left in running/ are queued again, unless their report exists (the daemon
- * stopped between writing the report and moving the job to done/). */
-static int recover_running(pr_daemon *d)
+typedef struct requeue_entry {
+    char *name;   /* owned; file name in running/ or incoming/ */
+    char id[65];  /* tie-break: the job id, else the file name */
+    int64_t t_ns; /* submission time: the job's queued_at, else the file's mtime */
+    bool running; /* in running/ (else incoming/) */
+} requeue_entry;
+
+static int requeue_cmp(const void *a, const void *b)
 {
+    const requeue_entry *x = a, *y = b;
+    if (x->t_ns != y->t_ns)
+        return x->t_ns < y->t_ns ? -1 : 1;
+    int c = strcmp(x->id, y->id);
+    if (c != 0)
+        return c;
+    return (int)y->running - (int)x->running;
+}
+
+/* One entry for a job file left in running/ or incoming/; false to skip the file. */
+static bool requeue_entry_fill(pr_daemon *d, requeue_entry *e, int dfd, const char *name,
+                               bool running)
+{
+    char path[4096];
+    pr_spool_job job;
+    pr_error err = { 0 };
+    struct stat st;
+    memset(e, 0, sizeof(*e));
+    if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+        return false;
+    e->running = running;
+    e->t_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+    (void)snprintf(e->id, sizeof(e->id), "%.*s", (int)(strlen(name) - 5), name);
+    (void)snprintf(path, sizeof(path), "%s/%s/%s", d->cfg->spool, running ? "running" : "incoming",
+                   name);
+    if (pr_spool_job_load(&job, path, &err) == 0) {
+        int64_t t;
+        if (job.queued_at[0] && pr_spool_time_parse(&t, job.queued_at) == 0)
+            e->t_ns = t;
+        if (!running && job.id[0])
+            (void)snprintf(e->id, sizeof(e->id), "%s", job.id);
+        pr_spool_job_clear(&job);
+    }
+    e->name = pr_strdup(name);
+    return e->name != NULL;
+}
+
+/* On start: jobs left in running/ are queued again, unless their report exists (the daemon
+ * stopped between writing the report and moving the job to done/), and files of incoming/ are
+ * taken while there is room; both in submission order (queued_at, else mtime; then id). */
+static int recover_spool(pr_daemon *d)
+{
+    static const char *const subs[] = { "running", "incoming" };
     char p[4096], rp[4096], dp[4096];
-    (void)snprintf(p, sizeof(p), "%s/running", d->cfg->spool);
-    DIR *dir = opendir(p);
-    if (!dir)
-        return PR_ESYS;
-    size_t requeued = 0, finished = 0;
-    for (;;) {
-        /* cppcheck-suppress readdirCalled ; the stream is private to this call */
-        const struct dirent *de = readdir(dir); /* NOLINT(concurrency-mt-unsafe) */
-        if (!de)
-            break;
-        if (!spool_name_ok(de->d_name))
-            continue;
-        char id[65];
-        size_t n = strlen(de->d_name) - 5;
-        if (n >= sizeof(id))
-            continue;
-        memcpy(id, de->d_name, n);
-        id[n] = '\0';
-        if (!pr_daemon_id_valid(id))
-            continue;
-        (void)pr_daemon_spool_path(d, rp, sizeof(rp), "reports", id);
-        if (file_exists(rp)) {
-            (void)snprintf(p, sizeof(p), "%s/running/%s", d->cfg->spool, de->d_name);
-            (void)pr_daemon_spool_path(d, dp, sizeof(dp), "done", id);
-            if (rename(p, dp) == 0)
-                finished++;
+    requeue_entry *ents = NULL;
+    size_t n = 0, cap = 0, requeued = 0, finished = 0, picked = 0, nrunning = 0;
+    for (size_t s = 0; s < PR_ARRAY_LEN(subs); s++) {
+        bool running = s == 0;
+        (void)snprintf(p, sizeof(p), "%s/%s", d->cfg->spool, subs[s]);
+        DIR *dir = opendir(p);
+        if (!dir) {
+            if (running) {
+                pr_free(ents);
+                return PR_ESYS;
+            }
             continue;
         }
-        if (queue_push(d, id) == 0)
-            requeued++;
+        while (n < 200000) {
+            /* cppcheck-suppress readdirCalled ; the stream is private to this call */
+            const struct dirent *de = readdir(dir); /* NOLINT(concurrency-mt-unsafe) */
+            if (!de)
+                break;
+            if (!spool_name_ok(de->d_name))
+                continue;
+            if (running) {
+                char id[65];
+                size_t len = strlen(de->d_name) - 5;
+                if (len >= sizeof(id))
+                    continue;
+                memcpy(id, de->d_name, len);
+                id[len] = '\0';
+                if (!pr_daemon_id_valid(id))
+                    continue;
+                (void)pr_daemon_spool_path(d, rp, sizeof(rp), "reports", id);
+                if (file_exists(rp)) {
+                    (void)snprintf(p, sizeof(p), "%s/running/%s", d->cfg->spool, de->d_name);
+                    (void)pr_daemon_spool_path(d, dp, sizeof(dp), "done", id);
+                    if (rename(p, dp) == 0)
+                        finished++;
+                    continue;
+                }
+            }
+            if (n == cap) {
+                size_t nc = cap ? cap * 2 : 64;
+                requeue_entry *ne = pr_realloc(ents, nc * sizeof(*ne));
+                if (!ne)
+                    break;
+                ents = ne;
+                cap = nc;
+            }
+            if (requeue_entry_fill(d, &ents[n], dirfd(dir), de->d_name, running)) {
+                nrunning += running;
+                n++;
+            }
+        }
+        (void)closedir(dir);
     }
-    (void)closedir(dir);
-    pr_dlog(
-        "info", "spool.recovered",
-        json_pack("{s:I,s:I}", "requeued", (json_int_t)requeued, "finished", (json_int_t)finished));
+    if (n > 1)
+        qsort(ents, n, sizeof(*ents), requeue_cmp);
+    /* Jobs of running/ are held already; incoming/ files get the room they leave. */
+    size_t budget = d->cfg->queue_length > nrunning ? d->cfg->queue_length - nrunning : 0;
+    for (size_t i = 0; i < n; i++) {
+        if (ents[i].running) {
+            if (queue_push(d, ents[i].id) == 0)
+                requeued++;
+        } else if (picked < budget) {
+            size_t before = d->q_len;
+            pickup_file(d, ents[i].name);
+            picked += d->q_len - before;
+        }
+        pr_free(ents[i].name);
+    }
+    pr_free(ents);
+    pr_dlog("info", "spool.recovered",
+            json_pack("{s:I,s:I,s:I}", "requeued", (json_int_t)requeued, "finished",
+                      (json_int_t)finished, "incoming", (json_int_t)picked));
     return 0;
 }
 
@@ -1069,7 +1154,7 @@ static int daemon_start(pr_daemon *d, pr_error *err)
         if (rc < 0)
             return rc;
     }
-    rc = recover_running(d);
+    rc = recover_spool(d);
     if (rc < 0)
         return pr_error_sys(err, "spool: running/");
     pr_httpd_opts ho;

@@ -107,6 +107,9 @@ int pr_spool_write_json(const char *path, const json_t *v, pr_error *err);
 int pr_spool_read_file(char **out, size_t *len_out, const char *path, size_t max, pr_error *err);
 /** Reads and parses a job file of the spool (capped). */
 int pr_spool_job_load(pr_spool_job *out, const char *path, pr_error *err);
+/** Parses an RFC 3339 time ("2026-11-25T15:01:55Z", with optional fraction and "+hh:mm"
+ * offset) into ns since the epoch. 0 or PR_EINVAL. Any thread. */
+int pr_spool_time_parse(int64_t *out_ns, const char *rfc3339);
 
 /* ---- metrics (runner/metrics.c) ---- */
 

@@ -342,3 +342,70 @@ int pr_spool_job_load(pr_spool_job *out, const char *path, pr_error *err)
     json_decref(root);
     return rc;
 }
+
+/* n decimal digits at s; false on anything else. */
+static bool fixed_digits(const char *s, int n, int *out)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+        v = v * 10 + (s[i] - '0');
+    }
+    *out = v;
+    return true;
+}
+
+int pr_spool_time_parse(int64_t *out_ns, const char *s)
+{
+    int year, mon, day, hour, min, sec;
+    if (!s || strlen(s) < 20 || !fixed_digits(s, 4, &year) || s[4] != '-' ||
+        !fixed_digits(s + 5, 2, &mon) || s[7] != '-' || !fixed_digits(s + 8, 2, &day) ||
+        (s[10] != 'T' && s[10] != 't' && s[10] != ' ') || !fixed_digits(s + 11, 2, &hour) ||
+        s[13] != ':' || !fixed_digits(s + 14, 2, &min) || s[16] != ':' ||
+        !fixed_digits(s + 17, 2, &sec))
+        return PR_EINVAL;
+    if (year < 1970 || mon < 1 || mon > 12 || day < 1 || day > 31 || hour > 23 || min > 59 ||
+        sec > 60)
+        return PR_EINVAL;
+    const char *p = s + 19;
+    int64_t frac_ns = 0;
+    if (*p == '.') {
+        int64_t scale = 100000000;
+        p++;
+        if (*p < '0' || *p > '9')
+            return PR_EINVAL;
+        for (; *p >= '0' && *p <= '9'; p++) {
+            frac_ns += (*p - '0') * scale;
+            scale /= 10;
+        }
+    }
+    int64_t offset_s = 0;
+    if (*p == 'Z' || *p == 'z') {
+        p++;
+    } else if (*p == '+' || *p == '-') {
+        int oh, om;
+        if (!fixed_digits(p + 1, 2, &oh) || p[3] != ':' || !fixed_digits(p + 4, 2, &om) ||
+            oh > 23 || om > 59)
+            return PR_EINVAL;
+        offset_s = (int64_t)(oh * 3600 + om * 60) * (*p == '+' ? 1 : -1);
+        p += 6;
+    } else {
+        return PR_EINVAL;
+    }
+    if (*p != '\0')
+        return PR_EINVAL;
+    struct tm tm;
+    memset(&tm, 0, sizeof(tm));
+    tm.tm_year = year - 1900;
+    tm.tm_mon = mon - 1;
+    tm.tm_mday = day;
+    tm.tm_hour = hour;
+    tm.tm_min = min;
+    tm.tm_sec = sec;
+    time_t t = timegm(&tm);
+    if (t == (time_t)-1)
+        return PR_EINVAL;
+    *out_ns = ((int64_t)t - offset_s) * 1000000000 + frac_ns;
+    return 0;
+}

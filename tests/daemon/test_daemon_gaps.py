@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Daemon tests of reload, backpressure and recovery: a real `proctor serve` over loopback HTTP
 with a temporary spool, real git repositories, real jobs.
-Usage: test_daemon_gaps.py {rate_reload,backpressure}"""
+Usage: test_daemon_gaps.py {rate_reload,backpressure,requeue_order}"""
+import calendar
 import json
 import os
 import signal
@@ -164,5 +165,56 @@ def test_backpressure(root):
     check(d.stop() == 0, "exit status")
 
 
+def test_requeue_order(root):
+    """Jobs left in running/ and incoming/ by a stopped daemon are requeued in submission order
+    (queued_at, else the file's mtime; then the id), whatever their names or directories."""
+    repo = make_repo(os.path.join(root, "repo"))
+    d = Daemon(root, workers=1)
+    for sub in ("running", "incoming"):
+        os.makedirs(os.path.join(d.spool, sub))
+    # (directory, file name, job id or None, queued_at or None, mtime or None, candidate): the
+    # names sort opposite to the submission order, and the two directories interleave.
+    base = calendar.timegm((2026, 1, 1, 0, 0, 0))
+    jobs = [
+        ("running", "zz1.json", "zz1", "2026-01-01T00:00:01Z", None, "c1"),
+        ("incoming", "yy2.json", None, "2026-01-01T00:00:02Z", None, "c2"),
+        ("running", "xx3.json", "xx3", "2026-01-01T00:00:03Z", None, "c3"),
+        ("incoming", "ww4.json", None, None, base + 4, "c4"),  # no queued_at: its mtime
+        ("running", "vv5.json", "vv5", "2026-01-01T00:00:05.500Z", None, "c5"),
+        ("incoming", "uu6.json", "uu6", "2026-01-01T01:00:06+01:00", None, "c6"),  # 00:00:06Z
+        ("running", "tt8.json", "tt8", "2026-01-01T00:00:07Z", None, "c8"),  # same second:
+        ("running", "tt7.json", "tt7", "2026-01-01T00:00:07Z", None, "c7"),  # id decides
+        ("incoming", "ss9.json", None, None, base + 9, "c9"),
+    ]
+    for sub, name, jid, queued_at, mtime, cand in jobs:
+        job = {"repo": repo, "challenge": "daemon-echo", "candidate": cand}
+        if jid:
+            job["id"] = jid
+        if queued_at:
+            job["queued_at"] = queued_at
+        if sub == "running":
+            job["source"] = "api"
+        path = os.path.join(d.spool, sub, name)
+        with open(path, "w") as f:
+            json.dump(job, f)
+        # Every file gets an mtime; the ones with queued_at get one that would order them
+        # backwards, so only queued_at can put them right.
+        os.utime(path, (mtime, mtime) if mtime else (base + 100 - int(cand[1:]),) * 2)
+    d.start()
+    wait_for(lambda: len(spool_names(d, "reports")) == len(jobs) and
+             not spool_names(d, "running") and not spool_names(d, "incoming"),
+             "all reports", d, timeout=60)
+    order = []
+    for e in log_events(d, "job.started"):
+        with open(os.path.join(d.spool, "done", e["job"] + ".json")) as f:
+            order.append(json.load(f)["candidate"])
+    check(order == ["c%d" % i for i in range(1, 10)], "start order %r" % order)
+    rec = log_events(d, "spool.recovered")
+    check(len(rec) == 1 and rec[0]["requeued"] == 5 and rec[0]["incoming"] == 4,
+          "spool.recovered %r" % rec)
+    check(d.stop() == 0, "exit status")
+
+
 if __name__ == "__main__":
-    main({"rate_reload": test_rate_reload, "backpressure": test_backpressure})
+    main({"rate_reload": test_rate_reload, "backpressure": test_backpressure,
+          "requeue_order": test_requeue_order})

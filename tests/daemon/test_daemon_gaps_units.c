@@ -77,9 +77,38 @@ static void test_rate_carry(void)
     pr_config_free(old);
 }
 
+/* Submission times of job files (the requeue order at start). */
+static void test_time_parse(void)
+{
+    int64_t t = 0;
+    T_EQ_INT(pr_spool_time_parse(&t, "1970-01-01T00:00:00Z"), 0);
+    T_EQ_INT(t, 0);
+    T_EQ_INT(pr_spool_time_parse(&t, "2026-11-25T15:01:55Z"), 0);
+    T_EQ_INT(t, 1795618915LL * 1000000000LL);
+    T_EQ_INT(pr_spool_time_parse(&t, "2026-11-25T15:01:55.25Z"), 0);
+    T_EQ_INT(t, 1795618915LL * 1000000000LL + 250000000LL);
+    T_EQ_INT(pr_spool_time_parse(&t, "2026-11-25T16:31:55+01:30"), 0);
+    T_EQ_INT(t, 1795618915LL * 1000000000LL);
+    T_EQ_INT(pr_spool_time_parse(&t, "2026-11-25T14:01:55-01:00"), 0);
+    T_EQ_INT(t, 1795618915LL * 1000000000LL);
+    static const char *const bad[] = { "",
+                                       "2026-11-25",
+                                       "2026-11-25T15:01:55",
+                                       "2026-13-25T15:01:55Z",
+                                       "2026-11-25T15:01:55Zjunk",
+                                       "2026-11-25T15:01:55.Z",
+                                       "2026-11-25T15:01:55+0100",
+                                       "20x6-11-25T15:01:55Z",
+                                       "1969-12-31T23:59:59Z" };
+    for (size_t i = 0; i < PR_ARRAY_LEN(bad); i++)
+        T_EQ_INT(pr_spool_time_parse(&t, bad[i]), PR_EINVAL);
+    T_EQ_INT(pr_spool_time_parse(&t, NULL), PR_EINVAL);
+}
+
 int main(void)
 {
     json_set_alloc_funcs(pr_malloc, pr_free);
     test_rate_carry();
+    test_time_parse();
     return 0;
 }
