@@ -246,6 +246,7 @@ struct rq_events {
 
 static void schedule_connect(pr_redisq *q);
 static void poll_stream(pr_redisq *q);
+static void read_own_pending(pr_redisq *q);
 
 static bool free_slot(const pr_redisq *q, size_t *n)
 {
@@ -427,6 +428,7 @@ static void on_group(redisAsyncContext *ac, void *reply, void *priv)
         if (!q->taken[i].finishing && lstat(rp, &st) == 0)
             pr_redisq_finished(q, q->taken[i].id);
     }
+    read_own_pending(q);
     poll_stream(q);
 }
 
@@ -961,12 +963,16 @@ static void take_entry(pr_redisq *q, const redisReply *e, bool reclaimed)
     q->taking++;
 }
 
+/* priv is NULL for new entries (">"), OWN_PENDING for this consumer's own pending ones. */
+static char own_pending_tag;
+#define OWN_PENDING ((void *)&own_pending_tag)
+
 static void on_xreadgroup(redisAsyncContext *ac, void *reply, void *priv)
 {
     pr_redisq *q = ac->data;
     const redisReply *r = reply;
-    (void)priv;
-    q->reading = false;
+    if (priv != OWN_PENDING)
+        q->reading = false;
     if (!r || q->closing)
         return;
     if (r->type == REDIS_REPLY_ERROR) {
@@ -975,6 +981,12 @@ static void on_xreadgroup(redisAsyncContext *ac, void *reply, void *priv)
             drop_connection(q, "the consumer group is gone; it is created again");
         return;
     }
+    if (priv == OWN_PENDING && reply_is(r, REDIS_REPLY_ARRAY) && r->elements == 1 &&
+        reply_is(r->element[0], REDIS_REPLY_ARRAY) && r->element[0]->elements == 2 &&
+        reply_is(r->element[0]->element[1], REDIS_REPLY_ARRAY) &&
+        r->element[0]->element[1]->elements > 0)
+        pr_dlog("info", "queue.own_pending",
+                json_pack("{s:I}", "entries", (json_int_t)r->element[0]->element[1]->elements));
     /* [[stream, [entry, ...]]] or nil */
     for (size_t s = 0; reply_is(r, REDIS_REPLY_ARRAY) && s < r->elements; s++) {
         const redisReply *st = r->element[s];
@@ -984,6 +996,16 @@ static void on_xreadgroup(redisAsyncContext *ac, void *reply, void *priv)
         for (size_t i = 0; i < st->element[1]->elements; i++)
             take_entry(q, st->element[1]->element[i], false);
     }
+}
+
+/* Entries delivered to this consumer name and never acknowledged: taken and not finished
+ * before a reconnection, or before a restart under the same (configured) consumer name. They
+ * are this daemon's, so they run here at once rather than after claim_idle_s. */
+static void read_own_pending(pr_redisq *q)
+{
+    const char *argv[] = { "XREADGROUP", "GROUP",   q->group,  q->consumer, "COUNT",
+                           "1000",       "STREAMS", q->stream, "0" };
+    (void)rq_cmd(q, on_xreadgroup, OWN_PENDING, 9, argv, NULL);
 }
 
 static void poll_stream(pr_redisq *q)

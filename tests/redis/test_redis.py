@@ -264,8 +264,26 @@ def test_reclaim(root):
     check(ghost not in local_reports(a) | local_reports(b), "the ghost job ran again")
     j = wait_report(a, ghost)
     check(j["report"] == ghost_report and j["candidate"] == "alice", "ghost report %r" % j)
-    for d in (a, b):
-        check(d.stop() == 0, "exit status")
+    check(b.stop() == 0, "exit status")
+
+    # A daemon killed mid-job and restarted under the same consumer name takes its own
+    # pending entry back as soon as it reconnects.
+    st, _, j = a.submit(repo)
+    check(st == 202, "submit %d" % st)
+    jid3 = j["id"]
+    deadline = time.time() + 30
+    while time.time() < deadline and a.jreq("GET", "/v1/submissions/" + jid3,
+                                            token=REV)[2].get("status") != "running":
+        time.sleep(0.05)
+    time.sleep(0.5)
+    a.kill9()
+    wait_no_sandbox(root)
+    a.start()
+    rep3 = wait_report(a, jid3, timeout=60)
+    check(rep3["report"]["status"] == "graded", "own pending job: %r" % rep3["report"])
+    check("queue.own_pending" in a.logtext(), "the restarted daemon did not read its own entry")
+    check(redis.cmd("HLEN", STREAM + ":reports") == 4, "reports in redis")
+    check(a.stop() == 0, "exit status")
 
 
 def test_down(root):
