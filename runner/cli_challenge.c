@@ -17,9 +17,11 @@
 #include <git2.h>
 #include <jansson.h>
 
+#include "proctor/boxwatch.h"
 #include "proctor/challenge.h"
 #include "proctor/git.h"
 #include "proctor/job.h"
+#include "proctor/log.h"
 #include "proctor/report.h"
 #include "proctor/runtime.h"
 #include "proctor/sandbox.h"
@@ -220,6 +222,7 @@ static int check_pack(const char *dir, const check_opts *o)
     int status = 2;
     int soldfd = -1;
     bool sbx_up = false, git_up = false;
+    pr_boxwatch *bw = NULL;
     size_t failed = 0;
 
     tmp[0] = '\0';
@@ -275,6 +278,10 @@ static int check_pack(const char *dir, const check_opts *o)
         tmp[0] = '\0';
         goto cleanup;
     }
+    /* As in `proctor grade`: a libuv loop watches every box. */
+    if (pr_boxwatch_start_thread(&bw, &err) < 0)
+        pr_log(PR_LOG_WARN, "proctor challenge check: %s; boxes are watched by their threads",
+               err.msg);
     printf("%-24s %8s  %-13s %s\n", "solution", "percent", "expected", "result");
     for (size_t i = 0; i < nnames; i++) {
         double lo = 0, hi = 0;
@@ -338,6 +345,7 @@ static int check_pack(const char *dir, const check_opts *o)
     printf("%zu of %zu solutions as expected\n", nnames - failed, nnames);
     status = failed ? 1 : 0;
 cleanup:
+    pr_boxwatch_stop(bw);
     if (tmp[0] && !o->keep)
         (void)pr_rm_rf(tmp);
     for (size_t i = 0; i < nnames; i++)

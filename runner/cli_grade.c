@@ -9,9 +9,11 @@
 
 #include <jansson.h>
 
+#include "proctor/boxwatch.h"
 #include "proctor/challenge.h"
 #include "proctor/git.h"
 #include "proctor/job.h"
+#include "proctor/log.h"
 #include "proctor/report.h"
 #include "proctor/runtime.h"
 #include "proctor/sandbox.h"
@@ -209,7 +211,14 @@ int pr_cli_grade(int argc, char **argv)
     if (!quiet)
         env.progress = on_progress;
 
-    if (pr_job_run(&report, &spec, &env, &err) < 0) {
+    /* A libuv loop on a thread of its own watches every box and enforces its limits as timers,
+     * as in the daemon; without it each waiting thread would watch its own box. */
+    pr_boxwatch *bw = NULL;
+    if (pr_boxwatch_start_thread(&bw, &err) < 0)
+        pr_log(PR_LOG_WARN, "proctor grade: %s; boxes are watched by their threads", err.msg);
+    int jrc = pr_job_run(&report, &spec, &env, &err);
+    pr_boxwatch_stop(bw);
+    if (jrc < 0) {
         fprintf(stderr, "proctor grade: %s\n", err.msg);
         status = 1;
         goto cleanup;

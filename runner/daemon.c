@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "proctor/boxwatch.h"
 #include "proctor/challenge.h"
 #include "proctor/common.h"
 #include "proctor/git.h"
@@ -1139,6 +1140,11 @@ static int daemon_start(pr_daemon *d, pr_error *err)
     int rc = pr_spool_init(d->cfg->spool, err);
     if (rc < 0)
         return rc;
+    /* Every box a job starts, on any worker thread, is watched by this loop: a uv_poll on its
+     * descriptors and a uv_timer for its next limit check. */
+    rc = pr_boxwatch_attach(&d->boxwatch, d->loop, err);
+    if (rc < 0)
+        return rc;
     if (pr_mkdir_p(d->cfg->cache) < 0 || pr_mkdir_p(d->cfg->work) < 0)
         return pr_error_sys(err, "mkdir cache/work");
     d->slots = pr_calloc((size_t)d->cfg->workers, sizeof(pr_worker *));
@@ -1246,6 +1252,7 @@ int pr_daemon_run(const char *config_path, pr_error *err)
     if (d.callbacks)
         pr_callbacks_close(d.callbacks);
     pr_redisq_close(d.redisq); /* before the walk: its handles close themselves */
+    pr_boxwatch_stop(d.boxwatch); /* before the walk: its handle frees it when closed */
     uv_walk(&loop, close_walk_cb, NULL);
     (void)uv_run(&loop, UV_RUN_DEFAULT);
     (void)uv_loop_close(&loop);

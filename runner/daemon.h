@@ -215,6 +215,7 @@ struct pr_daemon {
     pr_callbacks *callbacks;      /* owned */
     pr_watcher *watcher;          /* owned */
     struct pr_redisq *redisq;     /* owned; the shared queue, NULL without "queue" */
+    struct pr_boxwatch *boxwatch; /* owned; the loop watches every sandbox box */
     pr_metrics metrics;
     json_t *challenges; /* owned; {id: {id, version, title, kind, tests, digest}} */
     uv_signal_t sig_term, sig_int, sig_hup;

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "proctor/boxwatch.h"
 #include "proctor/common.h"
 #include "proctor/redisq.h"
 #include "proctor/report.h"
@@ -264,7 +265,8 @@ static void handle_metrics(pr_daemon *d, pr_http_conn *c)
     pr_buf b = PR_BUF_INIT(1u << 20);
     if (pr_metrics_render(&d->metrics, d->q_len, d->nrunning, pr_httpd_connections(d->httpd), &b) <
             0 ||
-        !b.ptr || (d->redisq && pr_redisq_metrics(d->redisq, &b) < 0)) {
+        !b.ptr || (d->redisq && pr_redisq_metrics(d->redisq, &b) < 0) ||
+        pr_boxwatch_metrics(d->boxwatch, &b) < 0) {
         pr_buf_free(&b);
         pr_http_respond_error(c, 500, NULL, "metrics too large");
         return;

@@ -61,6 +61,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -477,7 +478,20 @@ struct sbx_proc {
     sbx_isolation iso;
     char **scrub; /* owned: host paths of writable binds, cleaned after the box */
     size_t nscrub;
+    /* Monitor state (sbx_proc_wait's thread, or an event loop through sbx_monitor). */
+    uint64_t next_cpu; /* next CPU-limit check, ns */
+    bool cg_cpu;       /* the cgroup accounts CPU */
+    atomic_bool ended; /* the init is gone (readable from any thread) */
+    int epfd;          /* watched mode: an epoll set of the fds below */
+    int ep_reg[5];     /* fd registered in epfd per watch role, -1 none */
+    bool watched;      /* a monitor took over the watching */
+    bool watch_done;   /* the monitor has let go (guarded by lock, signalled by done_cv) */
+    pthread_cond_t done_cv;
 };
+
+/* The process-wide monitor (an event loop), or NULL: each waiting thread watches its box. */
+static _Atomic(const sbx_monitor *) g_monitor;
+static void hand_to_monitor(sbx_proc *p);
 
 unsigned sbx_slot_host_uid(int slot)
 {
@@ -589,8 +603,11 @@ int sbx_spawn(sbx_proc **out, const sbx_spec *spec, pr_error *err)
     if (!p)
         return pr_error_set(err, PR_ENOMEM, "out of memory");
     p->pidfd = p->release_w = p->status_r = p->exec_r = p->sock_r = p->listener = p->netns = -1;
-    p->mntns = -1;
+    p->mntns = p->epfd = -1;
+    for (size_t i = 0; i < sizeof(p->ep_reg) / sizeof(p->ep_reg[0]); i++)
+        p->ep_reg[i] = -1;
     (void)pthread_mutex_init(&p->lock, NULL);
+    (void)pthread_cond_init(&p->done_cv, NULL);
     fill_limits(&p->lim, &spec->limits);
     p->ncpus = spec->cpu >= 0 ? 1 : usable_cpus();
 
@@ -799,10 +816,12 @@ int sbx_spawn(sbx_proc **out, const sbx_spec *spec, pr_error *err)
     p->iso.no_new_privs = p->iso.caps_dropped = true;
     p->iso.cgroup = sbx__cg_kind();
     p->t_start = now_ns();
+    p->cg_cpu = sbx__cg_cpu_ns(&p->cg) != UINT64_MAX;
     if (write(p->release_w, "g", 1) != 1) {
         rc = pr_error_sys(err, "release the box");
         goto cleanup;
     }
+    hand_to_monitor(p);
     *out = p;
     p = NULL;
     rc = 0;
@@ -1100,63 +1119,246 @@ static void result_fill(sbx_proc *p, sbx_result *out)
     }
 }
 
+/* ---- the monitor: one state machine for a waiting thread (ppoll) and for an event loop ---- */
+
+enum {
+    W_PID,
+    W_STATUS,
+    W_EXEC,
+    W_SOCK,
+    W_LISTENER,
+    W_N
+};
+
+static int role_fd(const sbx_proc *p, int role)
+{
+    switch (role) {
+    case W_PID:
+        return p->pidfd;
+    case W_STATUS:
+        return p->status_r;
+    case W_EXEC:
+        return p->exec_r;
+    case W_SOCK:
+        return p->sock_r;
+    default:
+        return p->listener;
+    }
+}
+
+static void mark_exec(sbx_proc *p)
+{
+    p->exec_seen = true;
+    p->t_exec = now_ns();
+    uint64_t base = sbx__cg_cpu_ns(&p->cg);
+    p->cpu_base_ns = base == UINT64_MAX ? 0 : base;
+}
+
+/* Enforces the set-up, wall and CPU limits at now; returns the next moment one needs checking.
+ * The program's wall clock starts at its exec. Building the box is proctor's own work: on a
+ * loaded machine it may take longer than a short wall limit, and that must not become the
+ * program's WLE. Set-up gets its own allowance and, past it, the box ends as IE (the sandbox
+ * failed, not the program). CPU is checked at the earliest moment the tree could reach the
+ * limit: (limit - used) / usable CPUs. */
+static uint64_t mon_limits(sbx_proc *p, uint64_t now)
+{
+    uint64_t deadline =
+        p->exec_seen ? p->t_exec + p->lim.wall_ms * 1000000ull : p->t_start + SBX_SETUP_NS;
+    if (now >= deadline) {
+        kill_box(p, p->exec_seen ? SBX_WLE : SBX_IE);
+        deadline = now + 1000000000ull; /* only waiting for the init to go */
+    }
+    if (p->cg_cpu && p->exec_seen && atomic_load(&p->kill_reason) == 0) {
+        if (now >= p->next_cpu) {
+            uint64_t cpu_ns = p->lim.cpu_ms * 1000000ull;
+            uint64_t used = cpu_used_ns(p);
+            if (used != UINT64_MAX && used >= cpu_ns) {
+                kill_box(p, SBX_TLE);
+            } else if (used != UINT64_MAX) {
+                uint64_t wait = (cpu_ns - used) / (uint64_t)p->ncpus;
+                if (wait < 1000000)
+                    wait = 1000000;
+                p->next_cpu = now + wait;
+            }
+        }
+        if (p->next_cpu > now && p->next_cpu < deadline)
+            deadline = p->next_cpu;
+    }
+    return deadline;
+}
+
+/* Handles whatever rev[] (poll revents per role) says is ready. may_block: the init has said
+ * the program ended, so wait for it to exit here rather than another trip through poll (a
+ * thread of our own may; an event loop may not). */
+static void mon_handle(sbx_proc *p, const short rev[W_N], bool may_block)
+{
+    if (p->listener >= 0 && (rev[W_LISTENER] & POLLIN))
+        handle_notif(p);
+    else if (p->listener >= 0 && (rev[W_LISTENER] & (POLLHUP | POLLERR | POLLNVAL)))
+        pr_close(&p->listener);
+    if (p->sock_r >= 0 && rev[W_SOCK]) {
+        int fd = recv_fd(p->sock_r);
+        if (fd >= 0) {
+            p->listener = fd;
+            pr_close(&p->sock_r);
+            /* The listener comes a few system calls before execve: take it as the start and
+             * save the monitor a wake-up for the exec pipe (an exec failure still arrives as a
+             * status record). */
+            if (!p->exec_seen && !p->have_fail) {
+                pr_close(&p->exec_r);
+                mark_exec(p);
+            }
+        } else if (fd == -2 || (rev[W_SOCK] & (POLLHUP | POLLERR))) {
+            pr_close(&p->sock_r);
+        }
+    }
+    if (p->exec_r >= 0 && rev[W_EXEC]) {
+        char c;
+        ssize_t k = read(p->exec_r, &c, 1);
+        if (k <= 0 && !(k < 0 && (errno == EINTR || errno == EAGAIN))) {
+            pr_close(&p->exec_r);
+            if (!p->have_fail)
+                mark_exec(p);
+        }
+    }
+    if (p->status_r >= 0 && rev[W_STATUS])
+        read_status(p);
+    bool reap = (rev[W_PID] & POLLIN) != 0 || (p->have_exit && p->listener < 0);
+    if (reap) {
+        siginfo_t si;
+        memset(&si, 0, sizeof(si));
+        int flags = WEXITED | __WALL | (may_block ? 0 : WNOHANG);
+        int r = waitid((idtype_t)P_PIDFD, (id_t)p->pidfd, &si, flags);
+        if ((r == 0 && si.si_pid != 0) || (r != 0 && errno == ECHILD)) {
+            p->init_done = true;
+            if (!p->t_end)
+                p->t_end = now_ns();
+            atomic_store(&p->ended, true);
+        }
+    }
+}
+
+static int mon_pollfds(const sbx_proc *p, struct pollfd pf[W_N], int role[W_N])
+{
+    int n = 0;
+    for (int r = 0; r < W_N; r++) {
+        int fd = role_fd(p, r);
+        if (fd >= 0) {
+            pf[n] = (struct pollfd){ fd, POLLIN, 0 };
+            role[n++] = r;
+        }
+    }
+    return n;
+}
+
+/* Keeps the epoll set equal to the fds the monitor waits on (each role's fd changes at most
+ * from one value to -1, or from -1 to one value: deletions first, then additions). */
+static void ep_sync(sbx_proc *p)
+{
+    if (p->epfd < 0)
+        return;
+    for (int r = 0; r < W_N; r++) {
+        if (p->ep_reg[r] >= 0 && p->ep_reg[r] != role_fd(p, r)) {
+            (void)epoll_ctl(p->epfd, EPOLL_CTL_DEL, p->ep_reg[r], NULL);
+            p->ep_reg[r] = -1;
+        }
+    }
+    for (int r = 0; r < W_N; r++) {
+        int fd = role_fd(p, r);
+        if (fd >= 0 && p->ep_reg[r] != fd) {
+            struct epoll_event ev = { .events = EPOLLIN, .data.u32 = (uint32_t)r };
+            if (epoll_ctl(p->epfd, EPOLL_CTL_ADD, fd, &ev) == 0 || errno == EEXIST)
+                p->ep_reg[r] = fd;
+        }
+    }
+}
+
+static void hand_to_monitor(sbx_proc *p)
+{
+    const sbx_monitor *m = atomic_load(&g_monitor);
+    if (!m)
+        return;
+    p->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (p->epfd < 0)
+        return; /* the waiting thread watches it itself */
+    ep_sync(p);
+    p->watched = true;
+    if (!m->watch(m->ctx, p)) {
+        p->watched = false;
+        pr_close(&p->epfd);
+    }
+}
+
+void sbx_set_monitor(const sbx_monitor *m)
+{
+    atomic_store(&g_monitor, m);
+}
+
+int sbx_proc_watch_fd(const sbx_proc *p)
+{
+    return p ? p->epfd : -1;
+}
+
+int sbx_proc_step(sbx_proc *p, uint64_t *wait_ms)
+{
+    *wait_ms = 0;
+    if (p->init_done)
+        return 1;
+    struct pollfd pf[W_N];
+    int role[W_N];
+    short rev[W_N] = { 0 };
+    int n = mon_pollfds(p, pf, role);
+    if (poll(pf, (nfds_t)n, 0) > 0) {
+        for (int i = 0; i < n; i++)
+            rev[role[i]] = pf[i].revents;
+    }
+    mon_handle(p, rev, false);
+    if (p->init_done)
+        return 1;
+    uint64_t now = now_ns();
+    uint64_t deadline = mon_limits(p, now);
+    ep_sync(p);
+    uint64_t to = deadline > now ? deadline - now : 0;
+    *wait_ms = (to + 999999ull) / 1000000ull;
+    return 0;
+}
+
+void sbx_proc_watch_end(sbx_proc *p)
+{
+    (void)pthread_mutex_lock(&p->lock);
+    p->watch_done = true;
+    (void)pthread_cond_broadcast(&p->done_cv);
+    (void)pthread_mutex_unlock(&p->lock);
+}
+
+bool sbx_proc_ended(const sbx_proc *p)
+{
+    return !p || atomic_load(&p->ended);
+}
+
+/* A watched box: wait until the monitor lets go of it (it has seen the init exit). */
+static void wait_watch_done(sbx_proc *p)
+{
+    (void)pthread_mutex_lock(&p->lock);
+    while (!p->watch_done)
+        (void)pthread_cond_wait(&p->done_cv, &p->lock);
+    (void)pthread_mutex_unlock(&p->lock);
+}
+
 int sbx_proc_wait(sbx_proc *p, sbx_result *out, pr_error *err)
 {
     if (!p || p->waited)
         return pr_error_set(err, PR_EINVAL, "sbx_proc_wait: already waited");
     p->waited = true;
-    uint64_t wall_ns = p->lim.wall_ms * 1000000ull;
-    uint64_t cpu_ns = p->lim.cpu_ms * 1000000ull;
-    uint64_t next_cpu = 0;
-    bool cg_cpu = sbx__cg_cpu_ns(&p->cg) != UINT64_MAX;
-
+    if (p->watched)
+        wait_watch_done(p);
     while (!p->init_done) {
-        struct pollfd pf[5];
-        int n = 0, ip = -1, is = -1, ie = -1, ik = -1, il = -1;
-        pf[n] = (struct pollfd){ p->pidfd, POLLIN, 0 };
-        ip = n++;
-        if (p->status_r >= 0) {
-            pf[n] = (struct pollfd){ p->status_r, POLLIN, 0 };
-            is = n++;
-        }
-        if (p->exec_r >= 0) {
-            pf[n] = (struct pollfd){ p->exec_r, POLLIN, 0 };
-            ie = n++;
-        }
-        if (p->sock_r >= 0) {
-            pf[n] = (struct pollfd){ p->sock_r, POLLIN, 0 };
-            ik = n++;
-        }
-        if (p->listener >= 0) {
-            pf[n] = (struct pollfd){ p->listener, POLLIN, 0 };
-            il = n++;
-        }
+        struct pollfd pf[W_N];
+        int role[W_N];
+        short rev[W_N] = { 0 };
+        int n = mon_pollfds(p, pf, role);
         uint64_t now = now_ns();
-        /* The program's wall clock starts at its exec. Building the box is proctor's own
-         * work: on a loaded machine it may take longer than a short wall limit, and that must
-         * not become the program's WLE. Set-up gets its own allowance and, past it, the box
-         * ends as IE (the sandbox failed, not the program). */
-        uint64_t deadline = p->exec_seen ? p->t_exec + wall_ns : p->t_start + SBX_SETUP_NS;
-        if (now >= deadline) {
-            kill_box(p, p->exec_seen ? SBX_WLE : SBX_IE);
-            deadline = now + 1000000000ull; /* only waiting for the init to go */
-        }
-        if (cg_cpu && p->exec_seen && atomic_load(&p->kill_reason) == 0) {
-            if (now >= next_cpu) {
-                uint64_t used = cpu_used_ns(p);
-                if (used != UINT64_MAX && used >= cpu_ns) {
-                    kill_box(p, SBX_TLE);
-                } else if (used != UINT64_MAX) {
-                    /* The earliest moment the tree could reach the limit. */
-                    uint64_t wait = (cpu_ns - used) / (uint64_t)p->ncpus;
-                    if (wait < 1000000)
-                        wait = 1000000;
-                    next_cpu = now + wait;
-                }
-            }
-            if (next_cpu < deadline)
-                deadline = next_cpu;
-        }
+        uint64_t deadline = mon_limits(p, now);
         uint64_t to = deadline > now ? deadline - now : 0;
         struct timespec ts = { (time_t)(to / 1000000000ull), (long)(to % 1000000000ull) };
         int r = ppoll(pf, (nfds_t)n, &ts, NULL);
@@ -1165,58 +1367,9 @@ int sbx_proc_wait(sbx_proc *p, sbx_result *out, pr_error *err)
                 continue;
             return pr_error_sys(err, "ppoll");
         }
-        if (il >= 0 && (pf[il].revents & POLLIN))
-            handle_notif(p);
-        else if (il >= 0 && (pf[il].revents & (POLLHUP | POLLERR | POLLNVAL)))
-            pr_close(&p->listener);
-        if (ik >= 0 && pf[ik].revents) {
-            int fd = recv_fd(p->sock_r);
-            if (fd >= 0) {
-                p->listener = fd;
-                pr_close(&p->sock_r);
-                /* The listener comes a few system calls before execve: take it as the start
-                 * and save the monitor a wake-up for the exec pipe (an exec failure still
-                 * arrives as a status record). */
-                if (!p->exec_seen && !p->have_fail) {
-                    pr_close(&p->exec_r);
-                    p->exec_seen = true;
-                    p->t_exec = now_ns();
-                    uint64_t base = sbx__cg_cpu_ns(&p->cg);
-                    p->cpu_base_ns = base == UINT64_MAX ? 0 : base;
-                }
-            } else if (fd == -2 || (pf[ik].revents & (POLLHUP | POLLERR))) {
-                pr_close(&p->sock_r);
-            }
-        }
-        if (ie >= 0 && pf[ie].revents) {
-            char c;
-            ssize_t k = read(p->exec_r, &c, 1);
-            if (k <= 0 && !(k < 0 && errno == EINTR)) {
-                pr_close(&p->exec_r);
-                if (!p->have_fail) {
-                    p->exec_seen = true;
-                    p->t_exec = now_ns();
-                    uint64_t base = sbx__cg_cpu_ns(&p->cg);
-                    p->cpu_base_ns = base == UINT64_MAX ? 0 : base;
-                }
-            }
-        }
-        if (is >= 0 && pf[is].revents)
-            read_status(p);
-        /* The init exits right after reporting the program's end: wait for it here instead of
-         * another trip through ppoll (unless a notification still needs reading). */
-        if (p->have_exit && p->listener < 0)
-            pf[ip].revents |= POLLIN;
-        if (pf[ip].revents & POLLIN) {
-            siginfo_t si;
-            memset(&si, 0, sizeof(si));
-            if (waitid((idtype_t)P_PIDFD, (id_t)p->pidfd, &si, WEXITED | __WALL) == 0 ||
-                errno == ECHILD) {
-                p->init_done = true;
-                if (!p->t_end)
-                    p->t_end = now_ns();
-            }
-        }
+        for (int i = 0; i < n; i++)
+            rev[role[i]] = pf[i].revents;
+        mon_handle(p, rev, true);
     }
     /* The init is gone, so is its PID namespace; drain what it said. A pending notification
      * from a task that died meanwhile still names the violation. */
@@ -1242,6 +1395,12 @@ void sbx_proc_free(sbx_proc *p)
 {
     if (!p)
         return;
+    if (p->watched) {
+        /* The monitor reaps it; it lets go once the init is gone. */
+        if (!atomic_load(&p->ended))
+            kill_box(p, -1);
+        wait_watch_done(p);
+    }
     if (p->pidfd >= 0 && !p->init_done) {
         kill_box(p, -1);
         siginfo_t si;
@@ -1252,6 +1411,8 @@ void sbx_proc_free(sbx_proc *p)
     }
     sbx__cg_destroy(&p->cg);
     (void)pthread_mutex_destroy(&p->lock);
+    (void)pthread_cond_destroy(&p->done_cv);
+    pr_close(&p->epfd);
     pr_close(&p->pidfd);
     pr_close(&p->release_w);
     pr_close(&p->status_r);

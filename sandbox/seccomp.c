@@ -151,10 +151,12 @@ static const char *const grp_mem[] = { "brk",           "mmap",         "munmap"
                                        "pkey_mprotect", "membarrier",   NULL };
 
 /* Signals: only processes of the box are visible (PID namespace) and the box init is another
- * uid, so kill(-1) and friends stay inside. */
+ * uid, so kill(-1) and friends stay inside. restart_syscall is made by the kernel's own return
+ * path when a sleep interrupted by a signal resumes (Go's preemption signals hit it). */
 static const char *const grp_sig[] = { "rt_sigaction",
                                        "rt_sigprocmask",
                                        "rt_sigreturn",
+                                       "restart_syscall",
                                        "rt_sigpending",
                                        "rt_sigtimedwait",
                                        "rt_sigsuspend",

@@ -118,9 +118,9 @@ int sbx_run(sbx_result *out, const sbx_spec *spec, pr_error *err);
 typedef struct sbx_proc sbx_proc;
 
 /** Starts spec and returns at once; the caller owns *out (sbx_proc_free). Memory and process
- * limits (cgroup) and rlimits apply from the start; the CPU and wall limits are enforced by
- * whichever thread sits in sbx_proc_wait (call it early, from its own thread, for a server that
- * another thread drives), with RLIMIT_CPU as the backstop. */
+ * limits (cgroup) and rlimits apply from the start. The CPU and wall limits are enforced by the
+ * monitor when one is installed (sbx_set_monitor: from the start, whoever waits), else by
+ * whichever thread sits in sbx_proc_wait, with RLIMIT_CPU as the backstop. */
 int sbx_spawn(sbx_proc **out, const sbx_spec *spec, pr_error *err);
 /** An fd (O_CLOEXEC, owned by p) of the box's network namespace, for setns(2) from a thread
  * that then creates sockets inside the box. -1 if unavailable. */
@@ -136,6 +136,38 @@ void sbx_proc_kill(sbx_proc *p);
 int sbx_proc_wait(sbx_proc *p, sbx_result *out, pr_error *err);
 /** Kills if still running, removes its cgroups, frees. NULL-safe. */
 void sbx_proc_free(sbx_proc *p);
+/** True once the box's init has exited (its program ended or was killed for a limit). Any
+ * thread; never blocks. NULL-safe (true). */
+bool sbx_proc_ended(const sbx_proc *p);
+
+/* Event-loop monitoring. By default the thread in sbx_proc_wait watches its box (ppoll on the
+ * box's descriptors, limits as poll timeouts). A process with an event loop may install a
+ * monitor instead: sbx_spawn then hands every new box to it, and the loop watches all boxes
+ * (readiness of one descriptor per box, limits as timers) while sbx_proc_wait only waits for the
+ * loop to let go. Both paths run the same state machine. */
+typedef struct sbx_monitor {
+    /** Called by sbx_spawn, in the spawning thread, right after the box started. Must not block.
+     * Return false to decline (the waiting thread then watches the box itself). On true, the
+     * monitor's own thread calls sbx_proc_step(p) whenever sbx_proc_watch_fd(p) is readable or
+     * the time it asked for has passed, and once it returns 1 stops using p and calls
+     * sbx_proc_watch_end(p). */
+    bool (*watch)(void *ctx, sbx_proc *p);
+    void *ctx;
+} sbx_monitor;
+
+/** Installs m (caller-owned, must outlive every box it took), or NULL to go back to waiting
+ * threads. Boxes already handed over stay with the monitor. */
+void sbx_set_monitor(const sbx_monitor *m);
+/** For a monitor: an fd (an epoll set of the box's pidfd and pipes) that is readable whenever
+ * sbx_proc_step has work. */
+int sbx_proc_watch_fd(const sbx_proc *p);
+/** For a monitor: handles what is ready without blocking and enforces the wall, CPU and set-up
+ * limits (killing the box on one). Returns 1 when the box has ended, else 0 with *wait_ms set to
+ * when the next limit check is due. */
+int sbx_proc_step(sbx_proc *p, uint64_t *wait_ms);
+/** For a monitor: the loop is done with p (after sbx_proc_step returned 1); wakes the thread in
+ * sbx_proc_wait or sbx_proc_free. */
+void sbx_proc_watch_end(sbx_proc *p);
 
 /** The unprivileged host uid (and gid) the program of a box in this worker slot runs as: unique
  * per slot, never root. A writable bind (sbx_bind.writable) must be writable by this id, e.g.

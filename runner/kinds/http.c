@@ -712,7 +712,13 @@ static int server_start(job *j, pr_buf *why, pr_error *err)
         return rc;
     }
     uint64_t deadline = j->srv.spawned_ns + j->s->start_timeout_ms * 1000000ULL;
+    bool died = false;
     while (pr_now_ns() < deadline) {
+        /* A server that exits (or is stopped at a limit) is not waited for. */
+        if (sbx_proc_ended(j->srv.p)) {
+            died = true;
+            break;
+        }
         uint64_t left_ms = (deadline - pr_now_ns()) / 1000000ULL + 1;
         if (health_ok(j, left_ms < 1000 ? left_ms : 1000)) {
             j->srv.up = true;
@@ -725,12 +731,21 @@ static int server_start(job *j, pr_buf *why, pr_error *err)
     sbx_result res;
     server_stop(j, &res);
     pr_buf_clear(why);
-    (void)pr_buf_printf(why,
-                        "the server did not answer GET %s with 200 on 127.0.0.1:%d within %" PRIu64
-                        " ms (it ended with %s%s%s)",
-                        j->s->health_path, j->s->port, j->s->start_timeout_ms,
-                        sbx_verdict_name(res.verdict), res.violation[0] ? ", syscall " : "",
-                        res.violation);
+    if (died)
+        (void)pr_buf_printf(why,
+                            "the server exited after %" PRIu64 " ms, before it answered GET %s "
+                            "with 200 on 127.0.0.1:%d (it ended with %s%s%s%s%s)",
+                            (uint64_t)((pr_now_ns() - j->srv.spawned_ns) / 1000000ULL),
+                            j->s->health_path, j->s->port, sbx_verdict_name(res.verdict),
+                            res.violation[0] ? ", syscall " : "", res.violation,
+                            res.message[0] ? ": " : "", res.message);
+    else
+        (void)pr_buf_printf(why,
+                            "the server did not answer GET %s with 200 on 127.0.0.1:%d within "
+                            "%" PRIu64 " ms (it ended with %s%s%s)",
+                            j->s->health_path, j->s->port, j->s->start_timeout_ms,
+                            sbx_verdict_name(res.verdict), res.violation[0] ? ", syscall " : "",
+                            res.violation);
     log_tail(j->srv.log_path, why);
     return 0;
 }
@@ -990,7 +1005,7 @@ static void job_close(job *j)
  * (at most HTTP_MAX_RESTARTS times). why explains a server that is not up. */
 static int ensure_server(job *j, pr_buf *why, pr_error *err)
 {
-    if (j->srv.up && health_ok(j, 2000))
+    if (j->srv.up && !sbx_proc_ended(j->srv.p) && health_ok(j, 2000))
         return 0;
     if (j->srv.p) {
         sbx_result res;

@@ -506,6 +506,13 @@ def test_load(root):
                 bad += 1
     check(bad == 0, "%d reports not graded" % bad)
     check(max_running == 2, "both workers busy at once: max running %d" % max_running)
+    # Every box of every job was watched by the daemon's loop, and none is left.
+    _, _, m = d.req("GET", "/metrics")
+    mv = dict(line.split(" ", 1) for line in m.decode().splitlines()
+              if line.startswith("proctor_sandbox_"))
+    check(int(mv.get("proctor_sandbox_boxes_watched_total", "0")) >= n,
+          "boxes watched by the loop: %r" % mv)
+    check(mv.get("proctor_sandbox_boxes_active") == "0", "boxes still active: %r" % mv)
     hwm = d.vm_hwm_kb()
     lat.sort()
     print("load: %d jobs, healthz p50 %.1f ms max %.1f ms, VmHWM %d kB" %

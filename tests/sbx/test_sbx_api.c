@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "proctor/boxwatch.h"
 #include "proctor/report.h"
 #include "proctor/sandbox.h"
 #include "t.h"
@@ -206,6 +207,9 @@ static int run_capture(char *buf, size_t bufsz, sbx_spec *s)
     close(out[0]);
     if (rc < 0)
         fprintf(stderr, "sbx_run: %s\n", err.msg);
+    else if (r.verdict != SBX_OK)
+        fprintf(stderr, "  %s: %s %s %s\n", s->argv[0], sbx_verdict_name(r.verdict), r.violation,
+                r.message);
     return rc < 0 ? -1 : (int)r.verdict;
 }
 
@@ -633,6 +637,13 @@ int main(int argc, char **argv)
     snprintf(g_probe_dir, sizeof(g_probe_dir), "%s/tests/sbx", PR_BINARY_DIR);
     pr_error err = { 0 };
     T_EQ_INT(sbx_global_init(&err), 0);
+    /* --loop: the same tests with every box watched by a libuv loop (as in the daemon). */
+    pr_boxwatch *bw = NULL;
+    if (argc > 1 && strcmp(argv[1], "--loop") == 0) {
+        T_EQ_INT(pr_boxwatch_start_thread(&bw, &err), 0);
+        argc--;
+        argv++;
+    }
     sbx_result first = run_probe("ok", NULL, NULL);
     if (first.verdict == SBX_IE && strstr(first.message, "seccomp"))
         T_SKIP("seccomp unavailable");
@@ -673,6 +684,17 @@ int main(int argc, char **argv)
     if (root)
         RUN("cpupin", test_cpu_pin());
     RUN("cgroups", test_no_cgroup_left());
+    if (bw) {
+        pr_boxwatch_stats st;
+        pr_boxwatch_get_stats(bw, &st);
+        fprintf(stderr, "  loop watched %llu boxes (%llu limit timers, %llu wake-ups)\n",
+                (unsigned long long)st.watched, (unsigned long long)st.limit_checks,
+                (unsigned long long)st.wakeups);
+        T_TRUE(st.watched >= (only ? 1u : 10u));
+        T_TRUE(st.wakeups >= st.watched);
+        T_EQ_INT((int)st.active, 0);
+        pr_boxwatch_stop(bw);
+    }
     sbx_global_cleanup();
     return 0;
 }
