@@ -26,13 +26,15 @@ class Redis:
     def __init__(self, root, port=None):
         self.root = root
         self.port = port or free_port()
+        self.sock = os.path.join(root, "redis.sock")
         self.proc = None
 
     def start(self):
         self.log = open(os.path.join(self.root, "redis-%d.log" % self.port), "a")
         self.proc = subprocess.Popen(
             [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", self.root, "--daemonize", "no"],
+             "--appendonly", "no", "--dir", self.root, "--daemonize", "no",
+             "--unixsocket", self.sock, "--unixsocketperm", "700"],
             stdout=self.log, stderr=self.log)
         deadline = time.time() + 10
         while time.time() < deadline:
@@ -98,12 +100,12 @@ def need_redis():
         sys.exit(77)
 
 
-def daemon(root, name, redis, **over):
+def daemon(root, name, redis, unix=False, **over):
     sub = os.path.join(root, name)
     os.makedirs(sub)
     os.chmod(sub, 0o755)
-    queue = {"redis": "127.0.0.1:%d" % redis.port, "stream": STREAM, "group": "graders",
-             "consumer": name}
+    addr = "unix:" + redis.sock if unix else "127.0.0.1:%d" % redis.port
+    queue = {"redis": addr, "stream": STREAM, "group": "graders", "consumer": name}
     queue.update(over.pop("queue", {}))
     return Daemon(sub, workers=1, queue=queue, **over)
 
@@ -136,12 +138,13 @@ def local_reports(d):
 
 
 def test_share(root):
-    """Two daemons, one stream: ten submissions through A are graded by both, each once."""
+    """Two daemons, one stream: ten submissions through A are graded by both, each once. A
+    reaches Redis over TCP, B over its unix socket."""
     redis = Redis(root).start()
     LIVE.append(redis)
     repo = make_repo(os.path.join(root, "repo"))
     a = daemon(root, "a", redis).start()
-    b = daemon(root, "b", redis).start()
+    b = daemon(root, "b", redis, unix=True).start()
     ids = []
     for i in range(10):
         st, h, j = a.submit(repo, candidate="alice" if i % 2 == 0 else "bob")
