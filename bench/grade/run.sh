@@ -49,13 +49,19 @@ git -C "$sub" init -q -b main
 git -C "$sub" -c user.name=b -c user.email=b@example.com add -A
 git -C "$sub" -c user.name=b -c user.email=b@example.com commit -qm bench
 
+# Each configuration twice, interleaved: boxes watched by grade's libuv loop (the default, as in
+# the daemon) and by their own waiting threads (PROCTOR_BOXWATCH=0).
+for round in 1 2; do
 for parallel in 1 2; do
-  "$build/proctor" grade "$pack" "$sub" --cache "$work/cache" --parallel "$parallel" --quiet \
-    -o "$work/report-$parallel.json"
-  "$py" - "$work/report-$parallel.json" "$n" "$parallel" <<'PY'
+for watch in loop thread; do
+  [ "$watch" = thread ] && bw=0 || bw=1
+  PROCTOR_BOXWATCH=$bw "$build/proctor" grade "$pack" "$sub" --cache "$work/cache" \
+    --parallel "$parallel" --quiet -o "$work/report-$parallel.json"
+  "$py" - "$work/report-$parallel.json" "$n" "$parallel" "$watch" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
 n, par = int(sys.argv[2]), int(sys.argv[3])
+print(f"[{sys.argv[4]:6s}] ", end="")
 assert r["score"]["percent"] == 100.0, r["score"]
 tests_ms = r["timings"]["tests_ms"]
 prog_ms = sum(t["wall_ms"] for t in r["tests"])
@@ -63,4 +69,6 @@ print(f"parallel={par}: {n} tests in {tests_ms} ms; programs ran {prog_ms} ms in
       f"per test {tests_ms / n:.2f} ms wall, overhead per test "
       f"{(tests_ms * par - prog_ms) / n:.2f} ms of sandbox-slot time")
 PY
+done
+done
 done
