@@ -272,6 +272,23 @@ static void on_alloc(uv_handle_t *hd, size_t suggested, uv_buf_t *buf);
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 
 /* The deferred response has been sent: parsing resumes with what the client sent meanwhile. */
+/* Parses what the client sent while its request was deferred (pipelining), from the timer so
+ * that a response never re-enters the parser. */
+static void on_resume(uv_timer_t *t)
+{
+    pr_http_conn *c = t->data;
+    size_t n = c->rest.len;
+    char *data = pr_buf_detach(&c->rest);
+    pr_buf_init(&c->rest, sizeof(c->rbuf));
+    arm_timer(c, c->h->opts.idle_timeout_s);
+    if (data)
+        feed(c, data, n);
+    pr_free(data);
+    if (!c->closing && !c->deferred && uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) < 0)
+        conn_close(c);
+}
+
+/* The deferred response has been sent: reading and parsing resume. */
 static void end_deferral(pr_http_conn *c)
 {
     c->deferred = false;
@@ -284,17 +301,13 @@ static void end_deferral(pr_http_conn *c)
     if (c->closing)
         return;
     http_parser_pause(&c->parser, 0);
+    if (c->rest.len > 0 && !c->draining) {
+        (void)uv_timer_start(&c->timer, on_resume, 0, 0);
+        return;
+    }
     if (!c->close_after_write)
         arm_timer(c, c->h->opts.idle_timeout_s);
-    if (c->rest.len > 0 && !c->draining) {
-        size_t n = c->rest.len;
-        char *data = pr_buf_detach(&c->rest);
-        pr_buf_init(&c->rest, sizeof(c->rbuf));
-        if (data)
-            feed(c, data, n);
-        pr_free(data);
-    }
-    if (!c->closing && !c->deferred && uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) < 0)
+    if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) < 0)
         conn_close(c);
 }
 

@@ -235,7 +235,6 @@ struct pr_redisq {
     /* Liveness: the oldest unanswered probe. */
     uint64_t probe_sent_ns; /* 0 = none outstanding */
     long long stream_len, pending;
-    uint64_t generation; /* bumped per connection: stale replies are ignored */
 };
 
 struct rq_events {
@@ -448,7 +447,6 @@ static void on_connect(const redisAsyncContext *cac, int status)
         return;
     }
     q->connected = true;
-    q->generation++;
     const char *argv[] = { "XGROUP", "CREATE", q->stream, q->group, "0", "MKSTREAM" };
     if (rq_cmd(q, on_group, NULL, 6, argv, NULL) < 0)
         drop_connection(q, "XGROUP CREATE not sent");
@@ -662,7 +660,6 @@ typedef struct fin_req {
     pr_redisq *q;
     char id[65];
     char entry[48];
-    uint64_t generation;
 } fin_req;
 
 static void on_report_get(redisAsyncContext *ac, void *reply, void *priv)
@@ -814,7 +811,6 @@ typedef struct take_req {
     char entry[48];
     json_t *job; /* owned */
     bool reclaimed;
-    uint64_t generation;
 } take_req;
 
 static void take_free(take_req *t)
@@ -875,8 +871,10 @@ static void start_job(pr_redisq *q, take_req *t)
     pr_dlog("info", "queue.taken",
             json_pack("{s:s,s:s,s:b}", "job", t->id, "entry", t->entry, "reclaimed", t->reclaimed));
     if (pr_daemon_enqueue(q->d, t->id) < 0) {
-        /* Out of memory: the entry stays pending here and is reclaimed by another daemon. */
+        /* Out of memory: the job is let go here (no heartbeat), so its entry is reclaimed. */
         pr_dlog("error", "queue.oom", json_pack("{s:s}", "job", t->id));
+        taken_remove(q, t->id);
+        (void)unlink(path);
     }
 }
 

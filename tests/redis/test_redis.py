@@ -182,6 +182,23 @@ def test_share(root):
     check(st == 404, "another candidate's report via redis: %d" % st)
     st, _, _ = b.jreq("GET", "/v1/submissions/zzzznotajob", token=REV)
     check(st == 404, "unknown id: %d" % st)
+    # Pipelined requests behind a lookup in Redis are answered in order.
+    sk = socket.create_connection(("127.0.0.1", a.port), timeout=10)
+    sk.sendall(("GET /v1/submissions/%s HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer %s\r\n\r\n"
+                "GET /healthz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+                % (only_b, REV)).encode())
+    data = b""
+    while True:
+        chunk = sk.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    sk.close()
+    first = data.find(b"HTTP/1.1 200")
+    second = data.find(b"HTTP/1.1 200", first + 1)
+    check(first == 0 and second > 0, "pipelined responses: %r" % data[:300])
+    check(only_b.encode() in data[:second] and b'"status":"ok"' in data[second:],
+          "pipelined responses out of order: %r" % data[:300])
     # Redis holds one report per job, the stream is drained and nothing is pending.
     check(redis.cmd("HLEN", STREAM + ":reports") == 10, "reports in redis")
     deadline = time.time() + 10
