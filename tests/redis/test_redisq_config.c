@@ -114,8 +114,22 @@ static void test_alloc_fail(void)
     T_FAIL("config never parsed");
 }
 
+/* The example file of the README's "Several machines" stays valid. */
+static void test_example_file(void)
+{
+    pr_config *c = NULL;
+    pr_error err = { 0 };
+    int rc = pr_config_load(&c, PR_SOURCE_DIR "/proctor.redis.example.json", &err);
+    if (rc != 0)
+        T_FAIL("proctor.redis.example.json: %s", err.msg);
+    T_TRUE(c->queue != NULL);
+    T_EQ_STR(c->queue->consumer, "grader-1");
+    pr_config_free(c);
+}
+
 int main(void)
 {
+    test_example_file();
     test_defaults();
     test_messages();
     test_alloc_fail();
