@@ -1,7 +1,8 @@
 /* Callbacks: POST a finished job's report to its callback_url (http:// only), signed with
  * X-Proctor-Signature: sha256=<hex HMAC-SHA256 of the body>. A minimal libuv TCP client:
  * resolve, connect, write, read the status line; retried with exponential backoff; never
- * blocks the loop. */
+ * blocks the loop. A persisted callback keeps its record (spool/callbacks/<id>.json) up to date
+ * with the attempts made and removes it once delivered or given up. */
 #include "daemon.h"
 
 #include <errno.h>
@@ -10,8 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "proctor/common.h"
+#include "proctor/job.h"
 
 #define CB_ATTEMPTS   5
 #define CB_TIMEOUT_MS 10000u
@@ -25,6 +28,9 @@ typedef struct cb_item {
     char id[65];
     char *req; /* owned; the whole request */
     size_t req_len;
+    char *url;    /* owned; for the record */
+    char *record; /* owned; path of the pending record in the spool, NULL = not persisted */
+    int limit;    /* attempts allowed in all (counting those made before a restart) */
     int attempt;
     int status; /* HTTP status of the last attempt, 0 none */
     bool tcp_open, ok, finished, resolving;
@@ -137,6 +143,8 @@ static void item_handle_closed(uv_handle_t *h)
         return;
     pr_callbacks *cb = it->cb;
     pr_free(it->req);
+    pr_free(it->url);
+    pr_free(it->record);
     pr_free(it);
     if (cb->closing && cb->n == 0)
         pr_free(cb);
@@ -148,13 +156,22 @@ static void item_finish(cb_item *it)
     if (it->finished)
         return;
     it->finished = true;
-    if (it->ok)
-        cb->m->callbacks_ok++;
-    else
-        cb->m->callbacks_failed++;
-    pr_dlog(it->ok ? "info" : "warn", it->ok ? "callback.delivered" : "callback.failed",
-            json_pack("{s:s,s:i,s:i}", "job", it->id, "attempts", it->attempt, "http_status",
-                      it->status));
+    if (it->record && !it->ok && cb->closing) {
+        /* Shutting down: the record stays and the next start sends it again. */
+        pr_dlog("info", "callback.pending",
+                json_pack("{s:s,s:i}", "job", it->id, "attempts", it->attempt));
+    } else {
+        if (it->ok)
+            cb->m->callbacks_ok++;
+        else
+            cb->m->callbacks_failed++;
+        pr_dlog(it->ok ? "info" : "warn", it->ok ? "callback.delivered" : "callback.failed",
+                json_pack("{s:s,s:i,s:i,s:b}", "job", it->id, "attempts", it->attempt,
+                          "http_status", it->status, "given_up", !it->ok));
+        if (it->record && unlink(it->record) != 0)
+            pr_dlog("error", "callback.record_unlink_failed",
+                    json_pack("{s:s,s:s}", "job", it->id, "path", it->record));
+    }
     if (it->prev)
         it->prev->next = it->next;
     else
@@ -174,11 +191,20 @@ static void on_backoff(uv_timer_t *t)
 /* Called when one attempt is over and its socket (if any) is closed. */
 static void attempt_over(cb_item *it)
 {
-    if (it->ok || it->attempt >= CB_ATTEMPTS || it->cb->closing) {
+    if (it->ok || it->attempt >= it->limit || it->cb->closing) {
         item_finish(it);
         return;
     }
-    uint64_t delay = (uint64_t)CB_BACKOFF_MS << (it->attempt - 1);
+    if (it->record) {
+        /* The attempts made survive a crash (a restart resumes the count). */
+        pr_error err = { 0 };
+        if (pr_callback_record_write(it->record, it->id, "job.finished", it->url, it->attempt,
+                                     &err) < 0)
+            pr_dlog("error", "callback.record_write_failed",
+                    json_pack("{s:s,s:s}", "job", it->id, "message", err.msg));
+    }
+    int shift = it->attempt - 1 < 6 ? it->attempt - 1 : 6;
+    uint64_t delay = (uint64_t)CB_BACKOFF_MS << shift;
     (void)uv_timer_start(&it->timer, on_backoff, delay, 0);
 }
 
@@ -305,8 +331,60 @@ static void start_attempt(cb_item *it)
     }
 }
 
+int pr_callback_record_write(const char *path, const char *job_id, const char *event,
+                             const char *url, int attempts, pr_error *err)
+{
+    json_t *o = json_pack("{s:s,s:s,s:s,s:i}", "id", job_id, "event", event, "url", url, "attempts",
+                          attempts);
+    if (!o)
+        return pr_error_set(err, PR_ENOMEM, "out of memory");
+    int rc = pr_spool_write_json(path, o, err);
+    json_decref(o);
+    return rc;
+}
+
+int pr_callback_record_load(const char *path, char id_out[65], char **url_out, int *attempts_out,
+                            pr_error *err)
+{
+    char *text = NULL;
+    size_t len = 0;
+    json_error_t jerr;
+    *url_out = NULL;
+    int rc = pr_spool_read_file(&text, &len, path, 16384, err);
+    if (rc < 0)
+        return rc;
+    json_t *o = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    pr_free(text);
+    const char *id = json_string_value(json_object_get(o, "id"));
+    const char *event = json_string_value(json_object_get(o, "event"));
+    const char *url = json_string_value(json_object_get(o, "url"));
+    const json_t *at = json_object_get(o, "attempts");
+    char host[256], p[1024];
+    int port;
+    if (!o || !id || !pr_job_id_valid(id) || strlen(id) >= 65 || !event ||
+        strcmp(event, "job.finished") != 0 || !url ||
+        pr_callback_url_parse(url, host, sizeof(host), &port, p, sizeof(p)) < 0 ||
+        !json_is_integer(at)) {
+        json_decref(o);
+        return pr_error_set(err, PR_EINVAL, "%s: not a callback record", path);
+    }
+    json_int_t a = json_integer_value(at);
+    *attempts_out = a < 0 ? 0 : a > CB_ATTEMPTS ? CB_ATTEMPTS : (int)a;
+    (void)snprintf(id_out, 65, "%s", id);
+    *url_out = pr_strdup(url);
+    json_decref(o);
+    return *url_out ? 0 : pr_error_set(err, PR_ENOMEM, "out of memory");
+}
+
 int pr_callback_post(pr_callbacks *cb, const char *url, const char *secret, const char *job_id,
                      const char *body, size_t len, pr_error *err)
+{
+    return pr_callback_post_record(cb, url, secret, job_id, body, len, NULL, 0, err);
+}
+
+int pr_callback_post_record(pr_callbacks *cb, const char *url, const char *secret,
+                            const char *job_id, const char *body, size_t len,
+                            const char *record_path, int attempts_done, pr_error *err)
 {
     char path[1024];
     int port;
@@ -343,6 +421,18 @@ int pr_callback_post(pr_callbacks *cb, const char *url, const char *secret, cons
     }
     it->req_len = req.len;
     it->req = pr_buf_detach(&req);
+    it->url = pr_strdup(url);
+    it->record = record_path ? pr_strdup(record_path) : NULL;
+    if (!it->req || !it->url || (record_path && !it->record)) {
+        pr_free(it->req);
+        pr_free(it->url);
+        pr_free(it->record);
+        pr_free(it);
+        return pr_error_set(err, PR_ENOMEM, "out of memory");
+    }
+    /* After a restart at least one more attempt, whatever the count. */
+    it->attempt = attempts_done < 0 ? 0 : attempts_done > CB_ATTEMPTS ? CB_ATTEMPTS : attempts_done;
+    it->limit = it->attempt < CB_ATTEMPTS ? CB_ATTEMPTS : it->attempt + 1;
     it->cb = cb;
     (void)uv_timer_init(cb->loop, &it->timer);
     it->timer.data = it;

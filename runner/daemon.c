@@ -504,7 +504,7 @@ static void on_scan_timer(uv_timer_t *t)
  * job directories under work/ (nothing runs yet, and each daemon owns its work dir). */
 static void clean_leftovers(pr_daemon *d)
 {
-    static const char *const subs[] = { "incoming", "running", "reports", "tmp" };
+    static const char *const subs[] = { "incoming", "running", "reports", "callbacks", "tmp" };
     char p[4096], f[4400];
     for (size_t i = 0; i < PR_ARRAY_LEN(subs) + 1; i++) {
         bool work = i == PR_ARRAY_LEN(subs);
@@ -624,6 +624,8 @@ static int recover_spool(pr_daemon *d)
                     continue;
                 (void)pr_daemon_spool_path(d, rp, sizeof(rp), "reports", id);
                 if (file_exists(rp)) {
+                    /* Stopped before finish_job: its callback was not recorded yet. */
+                    (void)pr_daemon_callback_recover(d, id);
                     (void)snprintf(p, sizeof(p), "%s/running/%s", d->cfg->spool, de->d_name);
                     (void)pr_daemon_spool_path(d, dp, sizeof(dp), "done", id);
                     if (rename(p, dp) == 0)
@@ -859,6 +861,10 @@ static void work_cb(uv_work_t *req)
 static void finish_job(pr_daemon *d, pr_worker *w, double secs)
 {
     char from[4096], to[4096];
+    /* The callback is recorded before the job moves to done/: from here on a crash at any point
+     * still sends it (at the next start). */
+    bool cb_recorded =
+        w->job.callback_url && d->callbacks && pr_daemon_callback_record(d, &w->job) == 0;
     (void)pr_daemon_spool_path(d, from, sizeof(from), "running", w->job.id);
     (void)pr_daemon_spool_path(d, to, sizeof(to), "done", w->job.id);
     if (rename(from, to) != 0)
@@ -871,18 +877,8 @@ static void finish_job(pr_daemon *d, pr_worker *w, double secs)
                       json_string_value(json_object_get(w->report, "status")), "percent",
                       json_object_get(score, "percent"), "seconds", secs, "attempts",
                       w->job.attempts + 1));
-    if (w->job.callback_url && d->callbacks) {
-        json_t *body = json_pack("{s:s,s:s,s:O}", "event", "job.finished", "id", w->job.id,
-                                 "report", w->report);
-        char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-        pr_error err = { 0 };
-        if (!text || pr_callback_post(d->callbacks, w->job.callback_url, d->cfg->callback_secret,
-                                      w->job.id, text, strlen(text), &err) < 0)
-            pr_dlog("warn", "callback.failed",
-                    json_pack("{s:s,s:s}", "job", w->job.id, "message", text ? err.msg : "oom"));
-        pr_free(text);
-        json_decref(body);
-    }
+    if (w->job.callback_url && d->callbacks)
+        pr_daemon_callback_send(d, w->job.id, w->job.callback_url, w->report, cb_recorded, 0);
     if (d->redisq)
         pr_redisq_finished(d->redisq, w->job.id);
 }
@@ -1179,6 +1175,7 @@ static int daemon_start(pr_daemon *d, pr_error *err)
     rc = pr_callbacks_new(&d->callbacks, d->loop, &d->metrics);
     if (rc < 0)
         return pr_error_set(err, rc, "out of memory");
+    pr_daemon_callbacks_resend(d); /* callbacks pending when the daemon stopped */
     (void)uv_timer_init(d->loop, &d->scan_timer);
     (void)uv_timer_init(d->loop, &d->defer_timer);
     (void)uv_timer_init(d->loop, &d->grace_timer);

@@ -93,7 +93,7 @@ typedef struct pr_spool_job {
     char *source; /* "api", "spool", "watch" */
 } pr_spool_job;
 
-/** Creates spool/{incoming,running,done,reports,rejected,tmp}. */
+/** Creates spool/{incoming,running,done,reports,rejected,callbacks,tmp}. */
 int pr_spool_init(const char *spool, pr_error *err);
 /** Parses and validates a job object (from a dropped file or an API body). Fields: repo
  * (string, required), ref, challenge (pack id, required), candidate, callback_url (http://),
@@ -199,6 +199,20 @@ int pr_callback_url_parse(const char *url, char *host_out, size_t hostsz, int *p
                           char *path_out, size_t pathsz);
 size_t pr_callbacks_pending(const pr_callbacks *cb);
 void pr_callbacks_close(pr_callbacks *cb);
+/** pr_callback_post, persisted in the spool: record_path (NULL = not persisted) holds the
+ * record {id, event, url, attempts}, written by the caller before; it is rewritten with the
+ * attempt count after each failed attempt and removed (and logged) once the callback is
+ * delivered or given up; a shutdown leaves it for the next start. attempts_done counts attempts
+ * made before a restart (at least one more is made). */
+int pr_callback_post_record(pr_callbacks *cb, const char *url, const char *secret,
+                            const char *job_id, const char *body, size_t len,
+                            const char *record_path, int attempts_done, pr_error *err);
+/** Writes a pending-callback record atomically. */
+int pr_callback_record_write(const char *path, const char *job_id, const char *event,
+                             const char *url, int attempts, pr_error *err);
+/** Reads and checks a record; *url_out is the caller's (pr_free). attempts clamped to 0..5. */
+int pr_callback_record_load(const char *path, char id_out[65], char **url_out, int *attempts_out,
+                            pr_error *err);
 
 /* ---- daemon core (runner/daemon.c) ---- */
 
@@ -261,6 +275,19 @@ json_t *pr_daemon_redact(const json_t *report);
 /** Emits one JSON object per line on stderr: {"ts", "level", "event", ...fields}. fields is
  * consumed (may be NULL). */
 void pr_dlog(const char *level, const char *event, json_t *fields);
+
+/* ---- callbacks that survive a crash (runner/callback_spool.c) ---- */
+
+/** Records the job's pending callback in spool/callbacks/<id>.json (before the job moves to
+ * done/). 0, or an error (logged). */
+int pr_daemon_callback_record(pr_daemon *d, const pr_spool_job *job);
+/** Sends the job.finished callback of report; persisted: through its record. */
+void pr_daemon_callback_send(pr_daemon *d, const char *id, const char *url, const json_t *report,
+                             bool persisted, int attempts_done);
+/** At start, for a job of running/ whose report exists: records its callback unless recorded. */
+int pr_daemon_callback_recover(pr_daemon *d, const char *id);
+/** At start: sends every recorded callback again; drops records of unknown jobs (logged). */
+void pr_daemon_callbacks_resend(pr_daemon *d);
 
 /** Writes a job into spool/incoming (atomically) and picks it up. Returns 0, PR_ELIMIT when
  * the queue is full, or another error. The job's id is set when absent. */

@@ -17,9 +17,8 @@
 
 int pr_spool_init(const char *spool, pr_error *err)
 {
-    static const char *const subs[] = {
-        "incoming", "running", "done", "reports", "rejected", "tmp"
-    };
+    static const char *const subs[] = { "incoming", "running",   "done", "reports",
+                                        "rejected", "callbacks", "tmp" };
     char p[4096];
     for (size_t i = 0; i < PR_ARRAY_LEN(subs); i++) {
         int n = snprintf(p, sizeof(p), "%s/%s", spool, subs[i]);

@@ -1,14 +1,18 @@
 #!/usr/bin/python3
 """Daemon tests of reload, backpressure and recovery: a real `proctor serve` over loopback HTTP
 with a temporary spool, real git repositories, real jobs.
-Usage: test_daemon_gaps.py {rate_reload,backpressure,requeue_order}"""
+Usage: test_daemon_gaps.py {rate_reload,backpressure,requeue_order,callback_crash}"""
 import calendar
+import hashlib
+import hmac
+import http.server
 import json
 import os
 import signal
+import threading
 import time
 
-from harness import LIMITED, REV, Daemon, check, fail, main, make_repo
+from harness import LIMITED, REV, SECRET, Daemon, check, fail, free_port, main, make_repo
 
 
 def log_events(d, event):
@@ -215,6 +219,115 @@ def test_requeue_order(root):
     check(d.stop() == 0, "exit status")
 
 
+class Sink:
+    """A callback receiver on a given loopback port."""
+
+    def __init__(self, port):
+        self.got = []
+        sink = self
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                sink.got.append((dict(self.headers), body))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *a):
+                pass
+
+        self.srv = http.server.HTTPServer(("127.0.0.1", port), H)
+        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.srv.shutdown()
+        self.srv.server_close()
+
+
+def check_callback(hdrs, body, jid):
+    sig = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+    check(hdrs.get("X-Proctor-Signature") == sig, "signature %r for %s" % (hdrs, jid))
+    check(hdrs.get("X-Proctor-Job") == jid and hdrs.get("X-Proctor-Event") == "job.finished",
+          "callback headers %r" % hdrs)
+    cb = json.loads(body)
+    check(cb["event"] == "job.finished" and cb["id"] == jid, "callback body %r" % cb)
+    check(cb["report"]["job"]["id"] == jid, "callback report of %s" % jid)
+
+
+def record(d, jid):
+    try:
+        with open(os.path.join(d.spool, "callbacks", jid + ".json")) as f:
+            return json.load(f)
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def test_callback_crash(root):
+    """A callback whose receiver is down when the job finishes survives kill -9 (and a SIGTERM):
+    its record in spool/callbacks/ is sent again at the next start, signed, and removed once
+    delivered. A job stopped between its report and done/ gets its callback too; a record of an
+    unknown job is dropped."""
+    repo = make_repo(os.path.join(root, "repo"))
+    port1, port2 = free_port(), free_port()
+    url1 = "http://127.0.0.1:%d/hook" % port1
+    d = Daemon(root, workers=1).start()
+    st, _, ja = d.submit(repo, candidate="alice", callback_url=url1)
+    check(st == 202, "submit %d" % st)
+    a = ja["id"]
+    # The receiver refuses connections: the record counts the failed attempts.
+    wait_for(lambda: (record(d, a) or {}).get("attempts", 0) >= 1, "a failed attempt recorded",
+             d)
+    check(os.path.exists(os.path.join(d.spool, "reports", a + ".json")), "report before callback")
+    d.kill9()
+    rec = record(d, a)
+    check(rec and rec["url"] == url1 and rec["event"] == "job.finished" and rec["id"] == a,
+          "record after kill -9: %r" % rec)
+
+    # A job whose report was written but which never reached done/ (killed in between).
+    w = "win0001"
+    with open(os.path.join(d.spool, "reports", a + ".json")) as f:
+        rep = json.load(f)
+    rep["job"]["id"] = w
+    with open(os.path.join(d.spool, "reports", w + ".json"), "w") as f:
+        json.dump(rep, f)
+    with open(os.path.join(d.spool, "running", w + ".json"), "w") as f:
+        json.dump({"id": w, "repo": repo, "challenge": "daemon-echo", "candidate": "win",
+                   "callback_url": url1, "queued_at": "2026-01-01T00:00:00Z", "source": "api"}, f)
+    # A record of a job the spool does not know.
+    with open(os.path.join(d.spool, "callbacks", "orphan1.json"), "w") as f:
+        json.dump({"id": "orphan1", "event": "job.finished", "url": url1, "attempts": 0}, f)
+
+    sink = Sink(port1)
+    d.start()
+    wait_for(lambda: len(sink.got) >= 2, "two callbacks after the restart", d)
+    time.sleep(0.5)  # no duplicates, no orphan
+    got = {h.get("X-Proctor-Job"): (h, b) for h, b in sink.got}
+    check(len(sink.got) == 2 and sorted(got) == sorted([a, w]), "deliveries %r" % list(got))
+    for jid, (h, b) in got.items():
+        check_callback(h, b, jid)
+    wait_for(lambda: not os.listdir(os.path.join(d.spool, "callbacks")), "records removed", d)
+    check(os.path.exists(os.path.join(d.spool, "done", w + ".json")), "window job in done/")
+    check([e["job"] for e in log_events(d, "callback.orphaned")] == ["orphan1"],
+          "orphan not logged")
+    sink.close()
+
+    # SIGTERM while a callback is still retrying: the record stays for the next start.
+    st, _, jb = d.submit(repo, candidate="bob", callback_url="http://127.0.0.1:%d/h" % port2)
+    b = jb["id"]
+    wait_for(lambda: (record(d, b) or {}).get("attempts", 0) >= 1, "b's failed attempt", d)
+    check(d.stop() == 0, "exit status")
+    check(record(d, b) is not None, "record dropped at SIGTERM")
+    check([e["job"] for e in log_events(d, "callback.pending")] == [b], "callback.pending log")
+    sink2 = Sink(port2)
+    d.start()
+    wait_for(lambda: sink2.got, "b's callback after the restart", d)
+    check_callback(sink2.got[0][0], sink2.got[0][1], b)
+    wait_for(lambda: record(d, b) is None, "b's record removed", d)
+    check(d.stop() == 0, "exit status")
+    check(len(sink2.got) == 1, "b delivered %d times" % len(sink2.got))
+    sink2.close()
+
+
 if __name__ == "__main__":
     main({"rate_reload": test_rate_reload, "backpressure": test_backpressure,
-          "requeue_order": test_requeue_order})
+          "requeue_order": test_requeue_order, "callback_crash": test_callback_crash})

@@ -1,6 +1,9 @@
 /* Unit tests of the daemon's reload and recovery pieces: token buckets carried across a
  * reload, the postgres config key. */
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "daemon.h"
 #include "t.h"
@@ -105,10 +108,61 @@ static void test_time_parse(void)
     T_EQ_INT(pr_spool_time_parse(&t, NULL), PR_EINVAL);
 }
 
+static void write_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "we");
+    T_TRUE(f != NULL);
+    T_TRUE(fputs(text, f) >= 0);
+    T_EQ_INT(fclose(f), 0);
+}
+
+/* Records of pending callbacks: what the daemon writes loads back; anything else is refused. */
+static void test_callback_record(void)
+{
+    char dir[] = "/tmp/proctor-cbrec-XXXXXX";
+    T_TRUE(mkdtemp(dir) != NULL);
+    char path[256];
+    (void)snprintf(path, sizeof(path), "%s/job1.json", dir);
+    pr_error err = { 0 };
+    T_EQ_INT(
+        pr_callback_record_write(path, "job1", "job.finished", "http://127.0.0.1:9/h", 3, &err), 0);
+    char id[65];
+    char *url = NULL;
+    int attempts = -1;
+    T_EQ_INT(pr_callback_record_load(path, id, &url, &attempts, &err), 0);
+    T_EQ_STR(id, "job1");
+    T_EQ_STR(url, "http://127.0.0.1:9/h");
+    T_EQ_INT(attempts, 3);
+    pr_free(url);
+    /* Attempts are clamped (a restart always makes at least one more). */
+    write_text(path, "{\"id\":\"job1\",\"event\":\"job.finished\",\"url\":\"http://h/\","
+                     "\"attempts\":99}");
+    T_EQ_INT(pr_callback_record_load(path, id, &url, &attempts, &err), 0);
+    T_EQ_INT(attempts, 5);
+    pr_free(url);
+    static const char *const bad[] = {
+        "{not json",
+        "{\"id\":\"../x\",\"event\":\"job.finished\",\"url\":\"http://h/\",\"attempts\":0}",
+        "{\"id\":\"job1\",\"event\":\"other\",\"url\":\"http://h/\",\"attempts\":0}",
+        "{\"id\":\"job1\",\"event\":\"job.finished\",\"url\":\"file:///etc\",\"attempts\":0}",
+        "{\"id\":\"job1\",\"event\":\"job.finished\",\"url\":\"http://h/\"}",
+        "[]",
+    };
+    for (size_t i = 0; i < PR_ARRAY_LEN(bad); i++) {
+        write_text(path, bad[i]);
+        url = NULL;
+        T_TRUE(pr_callback_record_load(path, id, &url, &attempts, &err) < 0);
+        T_NULL(url);
+    }
+    (void)unlink(path);
+    (void)rmdir(dir);
+}
+
 int main(void)
 {
     json_set_alloc_funcs(pr_malloc, pr_free);
     test_rate_carry();
     test_time_parse();
+    test_callback_record();
     return 0;
 }
