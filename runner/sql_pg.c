@@ -20,6 +20,9 @@
  *      warms the cache) and then under EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON); the cost is the
  *      top plan node's shared blocks hit + read, which does not depend on timing;
  *   4. the database and the role are dropped, whatever happened.
+ * Job names carry their creation time (proctor_job_<unix time hex>_<random hex>), so a database
+ * and role left by a crashed grader are swept by the next grading on the same server once they
+ * are older than PG_SWEEP_AGE_S (no statement runs that long: statement_timeout).
  * The result has the same shape as the SQLite executor's, so scoring is shared (sql.c). */
 #include "sql_kind.h"
 
@@ -30,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "proctor/buf.h"
@@ -38,6 +42,8 @@
 #include "sql_internal.h"
 
 #define PG_STATS_TARGET "10000"
+/* A job database or role older than this was left by a grader that died. */
+#define PG_SWEEP_AGE_S 3600
 
 /* Server notices (ANALYZE skipping catalogue tables...) are not for proctor's stderr. */
 static void quiet(void *arg, const char *message)
@@ -318,8 +324,9 @@ static int job_setup(pg_job *j, const char *tpl, pr_error *err)
         return pr_error_sys(err, "getrandom");
     for (size_t i = 0; i < sizeof(rnd); i++)
         (void)snprintf(hex + 2 * i, 3, "%02x", rnd[i]);
-    (void)snprintf(j->db, sizeof(j->db), "proctor_job_%s", hex);
-    (void)snprintf(j->role, sizeof(j->role), "proctor_job_%s", hex);
+    unsigned long now = (unsigned long)time(NULL) & 0xffffffffUL;
+    (void)snprintf(j->db, sizeof(j->db), "proctor_job_%08lx_%s", now, hex);
+    (void)snprintf(j->role, sizeof(j->role), "%s", j->db);
     int rc = pg_execf(j->admin, err,
                       "CREATE ROLE \"%s\" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT "
                       "NOREPLICATION NOBYPASSRLS CONNECTION LIMIT 4",
@@ -365,6 +372,39 @@ static int job_setup(pg_job *j, const char *tpl, pr_error *err)
                       j->role);
     PQfinish(conn);
     return rc;
+}
+
+/* Drops job databases and roles left by graders that died (named with their creation time,
+ * older than PG_SWEEP_AGE_S). Best effort: a failure only leaves them for the next sweep. */
+static void pg_sweep(PGconn *admin)
+{
+    static const char *const q[] = {
+        "SELECT datname FROM pg_database WHERE datname ~ '^proctor_job_[0-9a-f]{8}_[0-9a-f]{12}$'",
+        "SELECT rolname FROM pg_roles WHERE rolname ~ '^proctor_job_[0-9a-f]{8}_[0-9a-f]{12}$'",
+    };
+    unsigned long now = (unsigned long)time(NULL) & 0xffffffffUL;
+    int swept = 0;
+    for (size_t k = 0; k < sizeof(q) / sizeof(q[0]); k++) {
+        PGresult *r = PQexec(admin, q[k]);
+        if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+            PQclear(r);
+            continue;
+        }
+        for (int i = 0; i < PQntuples(r); i++) {
+            const char *name = PQgetvalue(r, i, 0);
+            unsigned long t = strtoul(name + strlen("proctor_job_"), NULL, 16);
+            if (t > now || now - t < PG_SWEEP_AGE_S)
+                continue;
+            if (k == 0)
+                (void)pg_execf(admin, NULL, "DROP DATABASE IF EXISTS \"%s\" WITH (FORCE)", name);
+            else
+                (void)pg_execf(admin, NULL, "DROP ROLE IF EXISTS \"%s\"", name);
+            swept++;
+        }
+        PQclear(r);
+    }
+    if (swept)
+        pr_log(PR_LOG_INFO, "sql: swept %d database(s) and role(s) left by earlier graders", swept);
 }
 
 static void job_teardown(pg_job *j)
@@ -845,6 +885,7 @@ int pr_sql_grade_pg(pr_grading *g, const sql_state *s, const pr_sql_pgconn *c, p
     PGconn *admin = pg_connect(c, c->admin, "postgres", err);
     if (!admin)
         return PR_EINVAL;
+    pg_sweep(admin);
     template_name(tpl, sizeof(tpl), g->challenge->digest);
     if (g->progress)
         g->progress(g->payload, "test", "sql: postgresql template");

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "proctor/challenge.h"
@@ -161,8 +162,41 @@ int main(void)
     if (pr_challenge_load(&pack, dir, &err) != 0)
         T_FAIL("load: %s", err.msg);
 
+    /* What a grader that died leaves behind: a job database and role from two hours ago (swept
+     * by the next grading) and one from a minute ago (another grader's, left alone). */
+    char stale[64], fresh[64], sql[512];
+    unsigned long now = (unsigned long)time(NULL);
+    (void)snprintf(stale, sizeof(stale), "proctor_job_%08lx_00000000dead", now - 7200);
+    (void)snprintf(fresh, sizeof(fresh), "proctor_job_%08lx_00000000beef", now - 60);
+    PGconn *adm = admin_conn("postgres");
+    const char *const names[] = { stale, fresh };
+    for (size_t i = 0; i < 2; i++) {
+        (void)snprintf(sql, sizeof(sql), "CREATE ROLE \"%s\"", names[i]);
+        PQclear(PQexec(adm, sql));
+        (void)snprintf(sql, sizeof(sql), "CREATE DATABASE \"%s\"", names[i]);
+        PQclear(PQexec(adm, sql));
+    }
+
     (void)snprintf(sub, sizeof(sub), "%s/solutions/reference", pack->dir);
     graded ref = grade(sub);
+
+    (void)snprintf(sql, sizeof(sql),
+                   "SELECT (SELECT count(*) FROM pg_database WHERE datname IN ('%s', '%s')) || '/' "
+                   "|| (SELECT count(*) FROM pg_roles WHERE rolname IN ('%s', '%s'))",
+                   stale, fresh, stale, fresh);
+    char *left = scalar(adm, sql);
+    T_EQ_STR(left, "1/1"); /* only the fresh pair */
+    pr_free(left);
+    (void)snprintf(sql, sizeof(sql), "SELECT count(*) FROM pg_database WHERE datname = '%s'",
+                   fresh);
+    left = scalar(adm, sql);
+    T_EQ_STR(left, "1");
+    pr_free(left);
+    (void)snprintf(sql, sizeof(sql), "DROP DATABASE \"%s\"", fresh);
+    PQclear(PQexec(adm, sql));
+    (void)snprintf(sql, sizeof(sql), "DROP ROLE \"%s\"", fresh);
+    PQclear(PQexec(adm, sql));
+    PQfinish(adm);
     T_TRUE(fabs(total(&ref) - 100) < 1e-9);
     json_t *m2 = json_object_get(json_object_get(ref.metrics, "sql"), "q2");
     T_EQ_STR(json_string_value(json_object_get(m2, "engine")), "postgresql");
