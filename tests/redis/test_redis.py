@@ -252,6 +252,20 @@ def test_reclaim(root):
     st, _, j = b.submit(repo)
     check(st == 202, "submit %d" % st)
     jid2 = j["id"]
+    # While it runs, both daemons show it running; the one without it locally reads the
+    # status from Redis and names the daemon running it.
+    deadline = time.time() + 30
+    views = {}
+    while time.time() < deadline:
+        views = {d: d.jreq("GET", "/v1/submissions/" + jid2, token=REV)[2] for d in (a, b)}
+        if all(v.get("status") == "running" for v in views.values()):
+            break
+        time.sleep(0.05)
+    check(all(v.get("status") == "running" for v in views.values()), "views %r" % views)
+    nodes = {v.get("node") for v in views.values()}
+    check(nodes in ({None, "a"}, {None, "b"}), "node of the running job: %r" % views)
+    check(views[a].get("node") != "a" and views[b].get("node") != "b",
+          "a daemon reads its own running job from Redis: %r" % views)
     rep2 = wait_report(a, jid2, timeout=60)
     check(rep2["report"]["status"] == "graded", "second job")
     started = [ln for d in (a, b) for ln in d.logtext().splitlines()
