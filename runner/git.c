@@ -1,5 +1,6 @@
 #include "proctor/git.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -11,6 +12,7 @@
 #include <strings.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <git2.h>
@@ -384,8 +386,68 @@ static int mirror_lock(int *fd_out, const char *lock_path, pr_error *err)
             return rc;
         }
     }
+    /* The lock file's mtime is the mirror's last use (pr_git_cache_prune). */
+    (void)futimens(fd, NULL);
     *fd_out = fd;
     return 0;
+}
+
+static bool is_lock_name(const char *name)
+{
+    size_t n = strlen(name);
+    if (n != 64 + 5 || strcmp(name + 64, ".lock") != 0)
+        return false;
+    for (size_t i = 0; i < 64; i++) {
+        if (!((name[i] >= '0' && name[i] <= '9') || (name[i] >= 'a' && name[i] <= 'f')))
+            return false;
+    }
+    return true;
+}
+
+int pr_git_cache_prune(const char *cache_dir, uint64_t max_age_s, unsigned *removed, pr_error *err)
+{
+    *removed = 0;
+    int dfd = open(cache_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dfd < 0)
+        return errno == ENOENT ? 0 : pr_error_sys(err, "open cache %s", cache_dir);
+    DIR *d = fdopendir(dfd);
+    if (!d) {
+        int rc = pr_error_sys(err, "read cache %s", cache_dir);
+        pr_close(&dfd);
+        return rc;
+    }
+    struct timespec now;
+    (void)clock_gettime(CLOCK_REALTIME, &now);
+    int rc = 0;
+    const struct dirent *e;
+    while ((e = readdir(d)) != NULL) { /* NOLINT(concurrency-mt-unsafe): own DIR */
+        if (!is_lock_name(e->d_name))
+            continue;
+        int lfd = openat(dfd, e->d_name, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+        if (lfd < 0)
+            continue;
+        struct stat st;
+        /* A mirror in use (its lock held by a fetch, here or in another process) is skipped;
+         * the lock file itself stays, so no two users can ever hold different lock files. */
+        if (flock(lfd, LOCK_EX | LOCK_NB) == 0 && fstat(lfd, &st) == 0 &&
+            (uint64_t)(now.tv_sec - st.st_mtim.tv_sec) > max_age_s) {
+            char mirror[80];
+            (void)snprintf(mirror, sizeof(mirror), "%.64s.git", e->d_name);
+            char path[PATH_MAX];
+            int n = snprintf(path, sizeof(path), "%s/%s", cache_dir, mirror);
+            struct stat ms;
+            if (n > 0 && (size_t)n < sizeof(path) &&
+                fstatat(dfd, mirror, &ms, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(ms.st_mode)) {
+                if (pr_rm_rf(path) == 0)
+                    (*removed)++;
+                else
+                    rc = pr_error_sys(err, "remove %s", path);
+            }
+        }
+        pr_close(&lfd); /* releases the lock */
+    }
+    (void)closedir(d);
+    return rc;
 }
 
 /* Opens the bare mirror, creating it (or recreating a broken one) when needed. */

@@ -36,6 +36,12 @@ void pr_git_global_cleanup(void);
 int pr_git_fetch(pr_git_info *out, const char *repo, const char *ref, const char *cache_dir,
                  const char *dest_dir, const pr_git_limits *limits, pr_error *err);
 
+/** Removes the mirrors under cache_dir not used for more than max_age_s seconds (each fetch
+ * marks its mirror used). A mirror being fetched (here or by another process) is skipped. The
+ * count removed goes to *removed. Returns 0, or < 0 when the cache could not be read or a
+ * mirror not removed (the others are still pruned). Any thread; blocking. */
+int pr_git_cache_prune(const char *cache_dir, uint64_t max_age_s, unsigned *removed, pr_error *err);
+
 /** Resolves ref (a branch name or NULL for HEAD) on the remote without fetching objects
  * (ls-remote). Writes the 40-hex commit to sha_out. */
 int pr_git_ls_remote(char sha_out[41], const char *repo, const char *ref, pr_error *err);

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -471,6 +472,55 @@ static void test_mirror_repair(void)
     T_EQ_STR(info.commit, want);
 }
 
+/* Pruning: a mirror unused for longer than the age goes, a recent one stays, one being fetched
+ * (its lock held) is skipped, and a pruned repository is simply fetched again. */
+static void test_cache_prune(void)
+{
+    char dest[512], cache[600], out[256];
+    pr_git_info info;
+    pr_error err = { 0 };
+    unsigned removed = 99;
+
+    (void)snprintf(cache, sizeof(cache), "%s/cache-prune", g_tmp);
+    T_EQ_INT(pr_git_cache_prune(cache, 60, &removed, &err), 0); /* no cache yet: nothing */
+    T_EQ_INT((int)removed, 0);
+    next_dest(dest, sizeof(dest));
+    T_EQ_INT(pr_git_fetch(&info, g_origin, NULL, cache, dest, NULL, &err), 0);
+    RUN_SH(NULL, 0,
+           "git init -q --bare -b main other.git && git -C work push -q ../other.git main");
+    char other[600];
+    (void)snprintf(other, sizeof(other), "%s/other.git", g_tmp);
+    next_dest(dest, sizeof(dest));
+    T_EQ_INT(pr_git_fetch(&info, other, NULL, cache, dest, NULL, &err), 0);
+    T_EQ_INT(count_mirrors(cache), 2);
+
+    /* Just used: both stay. */
+    T_EQ_INT(pr_git_cache_prune(cache, 3600, &removed, &err), 0);
+    T_EQ_INT((int)removed, 0);
+    T_EQ_INT(count_mirrors(cache), 2);
+
+    /* Both last used two hours ago, one of them locked by a fetch in progress. */
+    RUN_SH(NULL, 0, "touch -d '2 hours ago' cache-prune/*.lock");
+    RUN_SH(out, sizeof(out), "ls \"$PWD\"/cache-prune/*.lock | head -1");
+    out[strcspn(out, "\n")] = '\0';
+    int held = open(out, O_RDWR | O_CLOEXEC);
+    T_TRUE(held >= 0);
+    T_EQ_INT(flock(held, LOCK_EX), 0);
+    T_EQ_INT(pr_git_cache_prune(cache, 3600, &removed, &err), 0);
+    T_EQ_INT((int)removed, 1);
+    T_EQ_INT(count_mirrors(cache), 1);
+    close(held);
+    T_EQ_INT(pr_git_cache_prune(cache, 3600, &removed, &err), 0);
+    T_EQ_INT((int)removed, 1);
+    T_EQ_INT(count_mirrors(cache), 0);
+
+    /* A pruned repository is fetched again in full. */
+    next_dest(dest, sizeof(dest));
+    T_EQ_INT(pr_git_fetch(&info, other, NULL, cache, dest, NULL, &err), 0);
+    T_TRUE(info.fetched_objects > 0);
+    T_EQ_INT(count_mirrors(cache), 1);
+}
+
 /* An empty repository has no default branch; a working (non-bare) repository works by path. */
 static void test_other_repositories(void)
 {
@@ -842,6 +892,7 @@ int main(void)
     test_rejected_arguments();
     test_incremental();
     test_mirror_repair();
+    test_cache_prune();
     test_other_repositories();
     test_concurrent();
     test_ls_remote();
