@@ -420,6 +420,7 @@ int pr_git_cache_prune(const char *cache_dir, uint64_t max_age_s, unsigned *remo
     (void)clock_gettime(CLOCK_REALTIME, &now);
     int rc = 0;
     const struct dirent *e;
+    /* cppcheck-suppress readdirCalled ; the stream is private to this call */
     while ((e = readdir(d)) != NULL) { /* NOLINT(concurrency-mt-unsafe): own DIR */
         if (!is_lock_name(e->d_name))
             continue;
@@ -834,20 +835,6 @@ static int walk_error_path(pr_error *err, int code, const walk *w, const char *w
     return pr_error_set(err, code, "%s \"%s\"", what, p);
 }
 
-static int write_all(int fd, const char *data, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, data, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -1;
-        data += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 static int write_blob(walk *w, int dirfd, const git_tree_entry *e, mode_t mode, pr_error *err)
 {
     git_blob *blob = NULL;
@@ -864,7 +851,7 @@ static int write_blob(walk *w, int dirfd, const git_tree_entry *e, mode_t mode, 
                              : walk_error_path(err, PR_ESYS, w, "create");
         goto cleanup;
     }
-    if (write_all(fd, git_blob_rawcontent(blob), (size_t)git_blob_rawsize(blob)) != 0 ||
+    if (pr_write_all(fd, git_blob_rawcontent(blob), (size_t)git_blob_rawsize(blob)) != 0 ||
         fchmod(fd, mode) != 0) {
         rc = walk_error_path(err, PR_ESYS, w, "write");
         goto cleanup;

@@ -67,20 +67,6 @@ static int dump_cb(const char *buffer, size_t size, void *data)
     return pr_buf_put(data, buffer, size) < 0 ? -1 : 0;
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 int pr_report_write(const char *path, const json_t *report, pr_error *err)
 {
     pr_buf text = PR_BUF_INIT(REPORT_MAX_BYTES);
@@ -123,7 +109,7 @@ int pr_report_write(const char *path, const json_t *report, pr_error *err)
         goto cleanup;
     }
     tmp_made = true;
-    if (fchmod(fd, 0644) != 0 || write_all(fd, text.ptr, text.len) != 0 || fsync(fd) != 0) {
+    if (fchmod(fd, 0644) != 0 || pr_write_all(fd, text.ptr, text.len) != 0 || fsync(fd) != 0) {
         rc = pr_error_sys(err, "%s: write", tmp);
         goto cleanup;
     }

@@ -244,18 +244,11 @@ int pr_sql_write_file(const char *path, const char *data, size_t len, pr_error *
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
     if (fd < 0)
         return pr_error_sys(err, "create %s", tmp);
-    size_t done = 0;
-    while (done < len) {
-        ssize_t w = write(fd, data + done, len - done);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            int rc = pr_error_sys(err, "write %s", tmp);
-            close(fd);
-            (void)unlink(tmp);
-            return rc;
-        }
-        done += (size_t)w;
+    if (pr_write_all(fd, data, len) != 0) {
+        int rc = pr_error_sys(err, "write %s", tmp);
+        close(fd);
+        (void)unlink(tmp);
+        return rc;
     }
     if (fsync(fd) != 0 || close(fd) != 0) {
         int rc = pr_error_sys(err, "fsync %s", tmp);

@@ -12,14 +12,6 @@
 #define PR_PRINTF(f, a)
 #define PR_NORETURN
 #define PR_UNUSED
-/** Formats a UNIX time as RFC 3339 UTC ("2026-11-25T12:00:00Z") into out (>= 32 bytes). */
-void pr_time_rfc3339(char *out, size_t outsz, long long unix_seconds);
-
-/** Creates dir and missing parents with mode 0755 (like mkdir -p). 0 or PR_ESYS (errno kept). */
-int pr_mkdir_p(const char *dir);
-/** Removes a tree without following symlinks (like rm -rf); missing is fine. 0 or PR_ESYS. */
-int pr_rm_rf(const char *path);
-
 #endif
 
 #define PR_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
@@ -51,5 +43,7 @@ void pr_time_rfc3339(char *out, size_t outsz, long long unix_seconds);
 int pr_mkdir_p(const char *dir);
 /** Removes a tree without following symlinks (like rm -rf); missing is fine. 0 or PR_ESYS. */
 int pr_rm_rf(const char *path);
+/** Writes all n bytes (retrying short writes and EINTR). 0, or -1 with errno set. */
+int pr_write_all(int fd, const void *p, size_t n);
 
 #endif
