@@ -37,7 +37,7 @@
 #define CONNECT_MS      5000u /* connection attempts give up after this */
 #define BACKOFF_MIN_MS  200u
 #define BACKOFF_MAX_MS  5000u
-#define TAKEN_MAX       4096u
+#define FLUSH_MS        3000u /* at exit, replies still due are awaited this long */
 
 /* ---- configuration ---- */
 
@@ -1432,11 +1432,27 @@ bool pr_redisq_ready(const pr_redisq *q)
     return q && q->ready;
 }
 
+/* At exit: replies still due (the reports and acknowledgements of the last jobs, typically
+ * after SIGTERM let them finish) are awaited for a few seconds, the loop running. */
+static void flush_pending(pr_redisq *q)
+{
+    if (!q->ac || !q->connected || !q->ac->replies.head)
+        return;
+    uint64_t deadline = pr_now_ns() + (uint64_t)FLUSH_MS * 1000000u;
+    redisAsyncDisconnect(q->ac); /* takes no new command; disconnects once the replies are in */
+    while (q->ac && pr_now_ns() < deadline)
+        (void)uv_run(q->loop, UV_RUN_ONCE);
+    if (q->ac)
+        pr_dlog("warn", "queue.flush_timeout",
+                json_pack("{s:s}", "message", "replies still due at exit; entries are reclaimed"));
+}
+
 void pr_redisq_close(pr_redisq *q)
 {
     if (!q || q->closing)
         return;
     q->closing = true;
+    flush_pending(q);
     if (q->ac) {
         redisAsyncContext *ac = q->ac;
         bool was_connected = q->connected;

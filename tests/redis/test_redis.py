@@ -317,7 +317,20 @@ def test_reclaim(root):
     check(rep3["report"]["status"] == "graded", "own pending job: %r" % rep3["report"])
     check("queue.own_pending" in a.logtext(), "the restarted daemon did not read its own entry")
     check(redis.cmd("HLEN", STREAM + ":reports") == 4, "reports in redis")
+
+    # SIGTERM mid-job: the job finishes within grace_s and its report reaches Redis, and its
+    # entry is acknowledged, before the daemon exits.
+    st, _, j = a.submit(repo)
+    check(st == 202, "submit %d" % st)
+    jid4 = j["id"]
+    deadline = time.time() + 30
+    while time.time() < deadline and a.jreq("GET", "/v1/submissions/" + jid4,
+                                            token=REV)[2].get("status") != "running":
+        time.sleep(0.05)
     check(a.stop() == 0, "exit status")
+    check(redis.cmd("HEXISTS", STREAM + ":reports", jid4) == 1, "report of the last job")
+    check(redis.cmd("XLEN", STREAM) == 0, "stream not drained at exit")
+    check(os.listdir(os.path.join(a.spool, "redisq", "taken")) == [], "taken/ left at exit")
 
 
 def test_down(root):
