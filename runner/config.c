@@ -24,6 +24,8 @@ void pr_config_free(pr_config *c)
     pr_free(c->work);
     pr_free(c->runtimes);
     pr_free(c->callback_secret);
+    pr_free(c->pg_host);
+    pr_free(c->pg_admin);
     for (size_t i = 0; i < c->ntokens; i++) {
         pr_free(c->tokens[i].token);
         pr_free(c->tokens[i].name);
@@ -282,13 +284,68 @@ static int parse_watch(pr_config *c, const json_t *root, pr_error *err)
     return 0;
 }
 
+/* "postgres": {"host", "port", "admin"}: the PostgreSQL server of the sql kind's jobs. */
+static int parse_postgres(pr_config *c, const json_t *root, pr_error *err)
+{
+    static const char *const keys[] = { "host", "port", "admin", NULL };
+    const json_t *pg = json_object_get(root, "postgres");
+    if (!pg)
+        return 0;
+    if (!json_is_object(pg))
+        return pr_error_set(err, PR_EINVAL, "postgres: expected an object {host, port, admin}");
+    int rc = check_keys(pg, keys, "postgres", err);
+    if (rc == 0)
+        rc = get_string(&c->pg_host, pg, "host", "postgres.host", true, err);
+    if (rc < 0)
+        return rc;
+    /* A unix socket directory (absolute path) or a host name / IP address for TCP. */
+    const char *h = c->pg_host;
+    bool ok = strlen(h) < 256;
+    for (size_t i = 0; ok && h[0] != '/' && h[i]; i++) {
+        char ch = h[i];
+        ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+             ch == '.' || ch == '-' || ch == ':';
+    }
+    if (!ok || h[0] == '-')
+        return pr_error_set(err, PR_EINVAL,
+                            "postgres.host: expected a socket directory (absolute path) or a host "
+                            "name");
+    const json_t *port = json_object_get(pg, "port");
+    c->pg_port = 5432;
+    if (port) {
+        if (!json_is_integer(port) || json_integer_value(port) < 1 ||
+            json_integer_value(port) > 65535)
+            return pr_error_set(err, PR_EINVAL, "postgres.port: expected an integer 1..65535");
+        c->pg_port = (int)json_integer_value(port);
+    }
+    rc = get_string(&c->pg_admin, pg, "admin", "postgres.admin", false, err);
+    if (rc < 0)
+        return rc;
+    if (!c->pg_admin) {
+        c->pg_admin = pr_strdup("postgres");
+        if (!c->pg_admin)
+            return pr_error_set(err, PR_ENOMEM, "out of memory");
+    }
+    size_t n = strlen(c->pg_admin);
+    ok = n <= 63;
+    for (size_t i = 0; ok && i < n; i++) {
+        char ch = c->pg_admin[i];
+        ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+             ch == '_';
+    }
+    if (!ok)
+        return pr_error_set(err, PR_EINVAL,
+                            "postgres.admin: expected a role name (1..63 of [A-Za-z0-9_])");
+    return 0;
+}
+
 int pr_config_parse(pr_config **out, const char *text, size_t len, const char *path, pr_error *err)
 {
     static const char *const keys[] = {
         "listen",          "spool",   "challenges",       "workers",      "tokens",
         "watch",           "limits",  "callback_secret",  "cache",        "work",
         "runtimes",        "grace_s", "parallel_per_job", "max_attempts", "min_free_mb",
-        "scan_interval_s", "queue",   NULL
+        "scan_interval_s", "queue",   "postgres",         NULL,
     };
     static const char *const lkeys[] = { "repo_bytes",     "repo_files",      "queue_length",
                                          "body_bytes",     "header_bytes",    "request_timeout_s",
@@ -448,6 +505,9 @@ int pr_config_parse(pr_config **out, const char *text, size_t len, const char *p
     if (rc < 0)
         goto cleanup;
     rc = pr_redisq_cfg_parse(&c->queue, json_object_get(root, "queue"), err);
+    if (rc < 0)
+        goto cleanup;
+    rc = parse_postgres(c, root, err);
     if (rc < 0)
         goto cleanup;
     if (!c->cache || !c->work) {

@@ -1022,6 +1022,10 @@ static void dispatch(pr_daemon *d)
         w->env.parallel = d->cfg->parallel_per_job;
         w->env.progress = on_progress;
         w->env.payload = w;
+        /* Not reloaded on SIGHUP, so these borrowed strings live as long as the daemon. */
+        w->env.pg_host = d->cfg->pg_host;
+        w->env.pg_port = d->cfg->pg_port;
+        w->env.pg_admin = d->cfg->pg_admin;
         /* Distinct sandbox slots per worker so concurrent boxes never share uids. */
         w->env.slot_base = (int)slot * d->cfg->parallel_per_job;
         d->slots[slot] = w;

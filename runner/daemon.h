@@ -62,6 +62,9 @@ typedef struct pr_config {
     int max_attempts;         /* infrastructure failures retried up to this many attempts */
     unsigned scan_interval_s; /* safety-net scan of spool/incoming */
     struct pr_redisq_cfg *queue; /* owned; "queue": the shared Redis stream; NULL = spool only */
+    char *pg_host;  /* owned; "postgres.host": socket directory or host name; NULL = not set */
+    int pg_port;    /* "postgres.port", default 5432 */
+    char *pg_admin; /* owned; "postgres.admin", default "postgres" */
 } pr_config;
 
 /** Reads and validates a config file; messages name the field ("tokens[1].role: ..."). */

@@ -643,6 +643,9 @@ static int stage_tests(job_state *js, pr_error *err)
     g.time_multiplier = pr_challenge_multiplier(c, js->runtime->name, js->runtime->time_multiplier);
     g.parallel = js->env->parallel > 0 ? js->env->parallel : default_parallel();
     g.slot_base = js->env->slot_base;
+    g.pg_host = js->env->pg_host;
+    g.pg_port = js->env->pg_port;
+    g.pg_admin = js->env->pg_admin;
     g.netns_fd = netns;
     g.tests = tests;
     g.metrics = json_object_get(js->report, "metrics");

@@ -49,6 +49,9 @@ typedef struct pr_sql_pgconn {
 /** PostgreSQL chosen and configured: PROCTOR_PG_HOST (socket dir), PROCTOR_PG_PORT,
  * PROCTOR_PG_ADMIN, or the manifest's sql.postgresql; PROCTOR_SQL_ENGINE=sqlite forces SQLite. */
 bool pr_sql_pg_configured(const sql_state *s, pr_sql_pgconn *conn);
+/** Same, with the job's server first: g->pg_host (the daemon's "postgres" config) wins over
+ * the environment, which wins over the manifest. g may be NULL. */
+bool pr_sql_pg_choose(const sql_state *s, const pr_grading *g, pr_sql_pgconn *conn);
 /** Grades g's submission on PostgreSQL (runner/sql_pg.c). */
 int pr_sql_grade_pg(pr_grading *g, const sql_state *s, const pr_sql_pgconn *conn, pr_error *err);
 /** Scores an engine result against the reference result: fills g->tests and g->metrics. */

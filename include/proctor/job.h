@@ -33,6 +33,11 @@ typedef struct pr_env {
      * reported as "3/14 name". */
     void (*progress)(void *payload, const char *stage, const char *detail);
     void *payload;
+    /* PostgreSQL server for the sql kind (the daemon's "postgres" config). pg_host NULL: not
+     * set, then $PROCTOR_PG_HOST/PORT/ADMIN or the pack's manifest decide. */
+    const char *pg_host;  /* socket directory or host name; borrowed */
+    int pg_port;          /* 0 = 5432 */
+    const char *pg_admin; /* role that may create databases and roles; NULL = "postgres" */
 } pr_env;
 
 /** Runs a job to its report. Always produces a report in *report_out when it returns 0: a

@@ -23,6 +23,9 @@ typedef struct pr_grading {
     json_t *metrics;        /* object: grade() sets its own key ("http", "sql") */
     void (*progress)(void *payload, const char *stage, const char *detail); /* may be NULL */
     void *payload;
+    const char *pg_host;  /* PostgreSQL server from pr_env (NULL = not set); borrowed */
+    int pg_port;          /* 0 = 5432 */
+    const char *pg_admin; /* NULL = "postgres" */
 } pr_grading;
 
 typedef struct pr_kind {

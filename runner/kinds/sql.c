@@ -937,6 +937,11 @@ static int all_tests(pr_grading *g, const char *verdict, const sbx_result *res, 
 
 bool pr_sql_pg_configured(const sql_state *s, pr_sql_pgconn *conn)
 {
+    return pr_sql_pg_choose(s, NULL, conn);
+}
+
+bool pr_sql_pg_choose(const sql_state *s, const pr_grading *g, pr_sql_pgconn *conn)
+{
     const char *engine = getenv("PROCTOR_SQL_ENGINE"); /* NOLINT(concurrency-mt-unsafe) */
     const char *host = getenv("PROCTOR_PG_HOST");      /* NOLINT(concurrency-mt-unsafe) */
     const char *port = getenv("PROCTOR_PG_PORT");      /* NOLINT(concurrency-mt-unsafe) */
@@ -946,6 +951,13 @@ bool pr_sql_pg_configured(const sql_state *s, pr_sql_pgconn *conn)
         return false;
     if (!s->allow_pg)
         return false;
+    if (g && g->pg_host) {
+        (void)snprintf(conn->host, sizeof(conn->host), "%s", g->pg_host);
+        conn->port = g->pg_port > 0 ? g->pg_port : 5432;
+        (void)snprintf(conn->admin, sizeof(conn->admin), "%s",
+                       g->pg_admin ? g->pg_admin : "postgres");
+        return true;
+    }
     if (host && host[0] == '/') {
         (void)snprintf(conn->host, sizeof(conn->host), "%s", host);
         conn->port = 5432;
@@ -1019,7 +1031,7 @@ static int sql_grade(pr_grading *g, const void *state, pr_error *err)
     pr_sql_pgconn conn;
     if (!s || !g || !g->challenge)
         return pr_error_set(err, PR_EINTERNAL, "sql: no state");
-    if (pr_sql_pg_configured(s, &conn))
+    if (pr_sql_pg_choose(s, g, &conn))
         return pr_sql_grade_pg(g, s, &conn, err);
     return grade_sqlite(g, s, err);
 }

@@ -1,18 +1,21 @@
 #!/usr/bin/python3
 """Daemon tests of reload, backpressure and recovery: a real `proctor serve` over loopback HTTP
 with a temporary spool, real git repositories, real jobs.
-Usage: test_daemon_gaps.py {rate_reload,backpressure,requeue_order,callback_crash}"""
+Usage: test_daemon_gaps.py {rate_reload,backpressure,requeue_order,callback_crash,postgres}
+(postgres runs under tests/sql/pg_cluster.sh, which exports PROCTOR_PG_HOST/PORT/ADMIN)"""
 import calendar
 import hashlib
 import hmac
 import http.server
 import json
 import os
+import shutil
 import signal
+import sys
 import threading
 import time
 
-from harness import LIMITED, REV, SECRET, Daemon, check, fail, free_port, main, make_repo
+from harness import (LIMITED, REV, SECRET, SRC, Daemon, check, fail, free_port, main, make_repo)
 
 
 def log_events(d, event):
@@ -328,6 +331,44 @@ def test_callback_crash(root):
     sink2.close()
 
 
+def test_postgres(root):
+    """The sql kind on the PostgreSQL server named by the daemon's "postgres" config: the
+    orders-report pack graded through the daemon, the environment pointing elsewhere (the
+    config wins)."""
+    host, port = os.environ.get("PROCTOR_PG_HOST"), os.environ.get("PROCTOR_PG_PORT")
+    if not host or not port:
+        print("SKIP: run under tests/sql/pg_cluster.sh", file=sys.stderr)
+        sys.exit(77)
+    admin = os.environ.get("PROCTOR_PG_ADMIN", "postgres")
+    packs = os.path.join(root, "packs")
+    shutil.copytree(os.path.join(SRC, "challenges", "orders-report"),
+                    os.path.join(packs, "orders-report"))
+    ref = os.path.join(SRC, "challenges", "orders-report", "solutions", "reference")
+    files = {}
+    for n in sorted(os.listdir(ref)):
+        if n.endswith(".sql"):
+            with open(os.path.join(ref, n)) as f:
+                files[n] = f.read()
+    repo = make_repo(os.path.join(root, "repo"), files)
+    # Were the environment used, the job would fail to connect.
+    os.environ["PROCTOR_PG_HOST"] = os.path.join(root, "no-server-here")
+    os.environ["PROCTOR_PG_PORT"] = "1"
+    d = Daemon(root, workers=1, postgres={"host": host, "port": int(port), "admin": admin},
+               max_attempts=1).start()
+    st, _, j = d.submit(repo, challenge="orders-report", candidate="pg")
+    check(st == 202, "submit %d %r" % (st, j))
+    done = d.wait_done(j["id"], timeout=240)
+    rep = done["report"]
+    check(rep["status"] == "graded", "status %r: %r" % (rep["status"], rep.get("error")))
+    check(rep["score"]["percent"] == 100, "score %r" % rep["score"])
+    sql = rep["metrics"]["sql"]
+    engines = {sql[q]["engine"] for q in ("q1", "q2", "q3", "q4")}
+    check(engines == {"postgresql"}, "engines %r" % engines)
+    check("shared blocks" in sql["cost_formula"], "cost formula %r" % sql["cost_formula"])
+    check(d.stop() == 0, "exit status")
+
+
 if __name__ == "__main__":
     main({"rate_reload": test_rate_reload, "backpressure": test_backpressure,
-          "requeue_order": test_requeue_order, "callback_crash": test_callback_crash})
+          "requeue_order": test_requeue_order, "callback_crash": test_callback_crash,
+          "postgres": test_postgres})

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "sql_kind.h"
 #include "t.h"
 
 static pr_config *parse_ok(const char *text)
@@ -158,11 +159,107 @@ static void test_callback_record(void)
     (void)rmdir(dir);
 }
 
+static void parse_bad(const char *text, const char *needle)
+{
+    pr_config *c = NULL;
+    pr_error err = { 0 };
+    T_TRUE(pr_config_parse(&c, text, strlen(text), "x.json", &err) < 0);
+    T_NULL(c);
+    T_CONTAINS(err.msg, needle);
+}
+
+/* The "postgres" key: defaults, and messages that name the field. */
+static void test_config_postgres(void)
+{
+    pr_config *c = parse_ok("{\"spool\": \"/s\", \"challenges\": \"/c\"}");
+    T_NULL(c->pg_host);
+    pr_config_free(c);
+    c = parse_ok("{\"spool\": \"/s\", \"challenges\": \"/c\", \"postgres\": "
+                 "{\"host\": \"/run/postgresql\"}}");
+    T_EQ_STR(c->pg_host, "/run/postgresql");
+    T_EQ_INT(c->pg_port, 5432);
+    T_EQ_STR(c->pg_admin, "postgres");
+    pr_config_free(c);
+    c = parse_ok("{\"spool\": \"/s\", \"challenges\": \"/c\", \"postgres\": "
+                 "{\"host\": \"db-1.internal\", \"port\": 6543, \"admin\": \"proctor_admin\"}}");
+    T_EQ_STR(c->pg_host, "db-1.internal");
+    T_EQ_INT(c->pg_port, 6543);
+    T_EQ_STR(c->pg_admin, "proctor_admin");
+    pr_config_free(c);
+    static const struct {
+        const char *pg, *needle;
+    } bad[] = {
+        { "5432", "postgres: expected an object" },
+        { "{}", "postgres.host: missing" },
+        { "{\"host\": 5}", "postgres.host" },
+        { "{\"host\": \"relative/dir\"}", "postgres.host: expected a socket directory" },
+        { "{\"host\": \"-oops\"}", "postgres.host" },
+        { "{\"host\": \"h\", \"port\": 0}", "postgres.port: expected an integer 1..65535" },
+        { "{\"host\": \"h\", \"port\": 65536}", "postgres.port: expected an integer 1..65535" },
+        { "{\"host\": \"h\", \"port\": \"5432\"}", "postgres.port: expected an integer 1..65535" },
+        { "{\"host\": \"h\", \"admin\": \"a b\"}", "postgres.admin: expected a role name" },
+        { "{\"host\": \"h\", \"admin\": \"\"}", "postgres.admin" },
+        { "{\"host\": \"h\", \"user\": \"x\"}", "postgres.user: unknown key" },
+    };
+    for (size_t i = 0; i < PR_ARRAY_LEN(bad); i++) {
+        char text[512];
+        (void)snprintf(text, sizeof(text),
+                       "{\"spool\": \"/s\", \"challenges\": \"/c\", \"postgres\": %s}", bad[i].pg);
+        parse_bad(text, bad[i].needle);
+    }
+}
+
+/* Which PostgreSQL server a sql job uses: the daemon's config (through the job), else the
+ * environment, else the manifest; PROCTOR_SQL_ENGINE=sqlite forces SQLite. */
+static void test_pg_choice(void)
+{
+    sql_state s;
+    pr_grading g;
+    pr_sql_pgconn conn;
+    memset(&s, 0, sizeof(s));
+    memset(&g, 0, sizeof(g));
+    s.allow_pg = true;
+    s.pg_host = "/manifest-dir";
+    s.pg_port = 5000;
+    s.pg_admin = "man";
+    (void)unsetenv("PROCTOR_SQL_ENGINE");
+    (void)unsetenv("PROCTOR_PG_HOST");
+    (void)unsetenv("PROCTOR_PG_PORT");
+    (void)unsetenv("PROCTOR_PG_ADMIN");
+    T_TRUE(pr_sql_pg_choose(&s, &g, &conn));
+    T_EQ_STR(conn.host, "/manifest-dir");
+    T_EQ_INT(conn.port, 5000);
+    (void)setenv("PROCTOR_PG_HOST", "/env-dir", 1);
+    (void)setenv("PROCTOR_PG_PORT", "5001", 1);
+    T_TRUE(pr_sql_pg_choose(&s, &g, &conn));
+    T_EQ_STR(conn.host, "/env-dir");
+    T_EQ_INT(conn.port, 5001);
+    T_EQ_STR(conn.admin, "postgres");
+    g.pg_host = "/config-dir";
+    g.pg_port = 5002;
+    g.pg_admin = "cfg_admin";
+    T_TRUE(pr_sql_pg_choose(&s, &g, &conn));
+    T_EQ_STR(conn.host, "/config-dir");
+    T_EQ_INT(conn.port, 5002);
+    T_EQ_STR(conn.admin, "cfg_admin");
+    T_TRUE(pr_sql_pg_choose(&s, NULL, &conn));
+    T_EQ_STR(conn.host, "/env-dir");
+    (void)setenv("PROCTOR_SQL_ENGINE", "sqlite", 1);
+    T_TRUE(!pr_sql_pg_choose(&s, &g, &conn));
+    (void)unsetenv("PROCTOR_SQL_ENGINE");
+    s.allow_pg = false;
+    T_TRUE(!pr_sql_pg_choose(&s, &g, &conn));
+    (void)unsetenv("PROCTOR_PG_HOST");
+    (void)unsetenv("PROCTOR_PG_PORT");
+}
+
 int main(void)
 {
     json_set_alloc_funcs(pr_malloc, pr_free);
     test_rate_carry();
     test_time_parse();
     test_callback_record();
+    test_config_postgres();
+    test_pg_choice();
     return 0;
 }
