@@ -586,13 +586,38 @@ static bool requeue_entry_fill(pr_daemon *d, requeue_entry *e, int dfd, const ch
     return e->name != NULL;
 }
 
+/* A file of running/ that is no job, or a job whose report exists (the daemon stopped between
+ * the report and done/): the latter moves to done/, with its callback recorded. True when the
+ * file is not to be requeued. */
+static bool recover_finished(pr_daemon *d, const char *name, size_t *finished)
+{
+    char id[65], p[4096], rp[4096], dp[4096];
+    size_t len = strlen(name) - 5;
+    if (len >= sizeof(id))
+        return true;
+    memcpy(id, name, len);
+    id[len] = '\0';
+    if (!pr_daemon_id_valid(id))
+        return true;
+    (void)pr_daemon_spool_path(d, rp, sizeof(rp), "reports", id);
+    if (!file_exists(rp))
+        return false;
+    /* Stopped before finish_job: its callback was not recorded yet. */
+    (void)pr_daemon_callback_recover(d, id);
+    (void)snprintf(p, sizeof(p), "%s/running/%s", d->cfg->spool, name);
+    (void)pr_daemon_spool_path(d, dp, sizeof(dp), "done", id);
+    if (rename(p, dp) == 0)
+        (*finished)++;
+    return true;
+}
+
 /* On start: jobs left in running/ are queued again, unless their report exists (the daemon
  * stopped between writing the report and moving the job to done/), and files of incoming/ are
  * taken while there is room; both in submission order (queued_at, else mtime; then id). */
 static int recover_spool(pr_daemon *d)
 {
     static const char *const subs[] = { "running", "incoming" };
-    char p[4096], rp[4096], dp[4096];
+    char p[4096];
     requeue_entry *ents = NULL;
     size_t n = 0, cap = 0, requeued = 0, finished = 0, picked = 0, nrunning = 0;
     for (size_t s = 0; s < PR_ARRAY_LEN(subs); s++) {
@@ -613,26 +638,8 @@ static int recover_spool(pr_daemon *d)
                 break;
             if (!spool_name_ok(de->d_name))
                 continue;
-            if (running) {
-                char id[65];
-                size_t len = strlen(de->d_name) - 5;
-                if (len >= sizeof(id))
-                    continue;
-                memcpy(id, de->d_name, len);
-                id[len] = '\0';
-                if (!pr_daemon_id_valid(id))
-                    continue;
-                (void)pr_daemon_spool_path(d, rp, sizeof(rp), "reports", id);
-                if (file_exists(rp)) {
-                    /* Stopped before finish_job: its callback was not recorded yet. */
-                    (void)pr_daemon_callback_recover(d, id);
-                    (void)snprintf(p, sizeof(p), "%s/running/%s", d->cfg->spool, de->d_name);
-                    (void)pr_daemon_spool_path(d, dp, sizeof(dp), "done", id);
-                    if (rename(p, dp) == 0)
-                        finished++;
-                    continue;
-                }
-            }
+            if (running && recover_finished(d, de->d_name, &finished))
+                continue;
             if (n == cap) {
                 size_t nc = cap ? cap * 2 : 64;
                 requeue_entry *ne = pr_realloc(ents, nc * sizeof(*ne));

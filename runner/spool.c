@@ -355,8 +355,9 @@ static bool fixed_digits(const char *s, int n, int *out)
     return true;
 }
 
-int pr_spool_time_parse(int64_t *out_ns, const char *s)
+int pr_spool_time_parse(int64_t *out_ns, const char *rfc3339)
 {
+    const char *s = rfc3339;
     int year, mon, day, hour, min, sec;
     if (!s || strlen(s) < 20 || !fixed_digits(s, 4, &year) || s[4] != '-' ||
         !fixed_digits(s + 5, 2, &mon) || s[7] != '-' || !fixed_digits(s + 8, 2, &day) ||
