@@ -344,6 +344,16 @@ def test_down(root):
     check(st == 202, "submit %d" % st)
     first = j["id"]
     wait_report(a, first)
+    # A slow job is running when Redis goes away: it finishes locally, and its report reaches
+    # Redis once the daemon has reconnected.
+    slow = make_repo(os.path.join(root, "slow"), {"main.py": SLOW_PY})
+    st, _, j = a.submit(slow)
+    check(st == 202, "submit %d" % st)
+    slow_id = j["id"]
+    deadline = time.time() + 30
+    while time.time() < deadline and a.jreq("GET", "/v1/submissions/" + slow_id,
+                                            token=REV)[2].get("status") != "running":
+        time.sleep(0.05)
     redis.stop()
     time.sleep(0.5)
     st, h, j = a.submit(repo)
@@ -363,7 +373,8 @@ def test_down(root):
     check(a.spool_files("incoming") == ["drop.json"] or len(a.spool_files("incoming")) == 1,
           "dropped job moved while redis is down: %r" % a.spool_files("incoming"))
     check(a.proc.poll() is None, "daemon died while redis is down")
-    redis.start()  # same port
+    check(wait_report(a, slow_id)["report"]["status"] == "graded", "slow job while down")
+    redis.start()  # same port, empty (no persistence)
     deadline = time.time() + 30
     st = 0
     while time.time() < deadline:
@@ -378,6 +389,12 @@ def test_down(root):
         time.sleep(0.2)
     check(not a.spool_files("incoming"), "dropped job not sent after reconnect")
     check("queue.connected" in a.logtext(), "no reconnect logged")
+    deadline = time.time() + 10
+    while time.time() < deadline and os.listdir(os.path.join(a.spool, "redisq", "taken")):
+        time.sleep(0.1)
+    check(os.listdir(os.path.join(a.spool, "redisq", "taken")) == [], "taken/ left")
+    check(redis.cmd("HEXISTS", STREAM + ":reports", slow_id) == 1,
+          "the report finished while redis was down did not reach redis")
     check(a.stop() == 0, "exit status")
 
 
