@@ -342,10 +342,10 @@ static int parse_postgres(pr_config *c, const json_t *root, pr_error *err)
 int pr_config_parse(pr_config **out, const char *text, size_t len, const char *path, pr_error *err)
 {
     static const char *const keys[] = {
-        "listen",          "spool",   "challenges",       "workers",      "tokens",
-        "watch",           "limits",  "callback_secret",  "cache",        "work",
-        "runtimes",        "grace_s", "parallel_per_job", "max_attempts", "min_free_mb",
-        "scan_interval_s", "queue",   "postgres",         NULL,
+        "listen",          "spool",   "challenges",       "workers",         "tokens",
+        "watch",           "limits",  "callback_secret",  "cache",           "work",
+        "runtimes",        "grace_s", "parallel_per_job", "max_attempts",    "min_free_mb",
+        "scan_interval_s", "queue",   "postgres",         "cache_max_age_h", NULL,
     };
     static const char *const lkeys[] = { "repo_bytes",     "repo_files",      "queue_length",
                                          "body_bytes",     "header_bytes",    "request_timeout_s",
@@ -389,6 +389,7 @@ int pr_config_parse(pr_config **out, const char *text, size_t len, const char *p
     c->min_free_mb = 256;
     c->max_attempts = 3;
     c->scan_interval_s = 5;
+    c->cache_max_age_h = 168;
     if (!c->listen_host) {
         rc = pr_error_set(err, PR_ENOMEM, "out of memory");
         goto cleanup;
@@ -457,6 +458,11 @@ int pr_config_parse(pr_config **out, const char *text, size_t len, const char *p
     if (rc < 0)
         goto cleanup;
     c->scan_interval_s = (unsigned)v;
+    v = c->cache_max_age_h;
+    rc = get_uint(&v, root, "cache_max_age_h", "cache_max_age_h", 0, 87600, err);
+    if (rc < 0)
+        goto cleanup;
+    c->cache_max_age_h = (unsigned)v;
 
     const json_t *lim = json_object_get(root, "limits");
     if (lim) {

@@ -493,6 +493,38 @@ static void on_fs_event(uv_fs_event_t *h, const char *filename, int events, int 
     dispatch(d);
 }
 
+/* ---- git mirror cache pruning (hourly, on the threadpool) ---- */
+
+static void prune_work_cb(uv_work_t *req)
+{
+    pr_daemon *d = req->data;
+    pr_error err = { 0 };
+    d->prune_removed = 0;
+    if (pr_git_cache_prune(d->cfg->cache, (uint64_t)d->cfg->cache_max_age_h * 3600u,
+                           &d->prune_removed, &err) < 0)
+        pr_dlog("warn", "cache.prune_failed", json_pack("{s:s}", "message", err.msg));
+}
+
+static void prune_after_cb(uv_work_t *req, int status)
+{
+    pr_daemon *d = req->data;
+    d->prune_busy = false;
+    if (status == 0 && d->prune_removed > 0)
+        pr_dlog("info", "cache.pruned",
+                json_pack("{s:i,s:i}", "mirrors_removed", (int)d->prune_removed, "max_age_h",
+                          (int)d->cfg->cache_max_age_h));
+}
+
+static void on_prune_timer(uv_timer_t *t)
+{
+    pr_daemon *d = t->data;
+    if (d->prune_busy || d->stopping || d->cfg->cache_max_age_h == 0)
+        return;
+    d->prune_work.data = d;
+    if (uv_queue_work(d->loop, &d->prune_work, prune_work_cb, prune_after_cb) == 0)
+        d->prune_busy = true;
+}
+
 static void on_scan_timer(uv_timer_t *t)
 {
     pr_daemon *d = t->data;
@@ -1105,6 +1137,7 @@ static void begin_shutdown(pr_daemon *d, const char *why)
     if (d->fs_event_on)
         (void)uv_fs_event_stop(&d->fs_event);
     (void)uv_timer_stop(&d->scan_timer);
+    (void)uv_timer_stop(&d->prune_timer);
     (void)uv_timer_stop(&d->defer_timer);
     if (d->nrunning > 0)
         (void)uv_timer_start(&d->grace_timer, on_grace_timer, (uint64_t)d->cfg->grace_s * 1000u, 0);
@@ -1188,6 +1221,8 @@ static int daemon_start(pr_daemon *d, pr_error *err)
         return pr_error_set(err, rc, "out of memory");
     pr_daemon_callbacks_resend(d); /* callbacks pending when the daemon stopped */
     (void)uv_timer_init(d->loop, &d->scan_timer);
+    (void)uv_timer_init(d->loop, &d->prune_timer);
+    d->prune_timer.data = d;
     (void)uv_timer_init(d->loop, &d->defer_timer);
     (void)uv_timer_init(d->loop, &d->grace_timer);
     d->scan_timer.data = d->defer_timer.data = d->grace_timer.data = d;
@@ -1199,6 +1234,8 @@ static int daemon_start(pr_daemon *d, pr_error *err)
     }
     uint64_t scan_ms = (uint64_t)d->cfg->scan_interval_s * 1000u;
     (void)uv_timer_start(&d->scan_timer, on_scan_timer, scan_ms, scan_ms);
+    /* Mirrors of repositories not graded for cache_max_age_h go: at start, then hourly. */
+    (void)uv_timer_start(&d->prune_timer, on_prune_timer, 0, 3600u * 1000u);
     (void)uv_signal_init(d->loop, &d->sig_term);
     (void)uv_signal_init(d->loop, &d->sig_int);
     (void)uv_signal_init(d->loop, &d->sig_hup);
@@ -1259,7 +1296,7 @@ int pr_daemon_run(const char *config_path, pr_error *err)
         pr_watcher_close(d.watcher);
     if (d.callbacks)
         pr_callbacks_close(d.callbacks);
-    pr_redisq_close(d.redisq); /* before the walk: its handles close themselves */
+    pr_redisq_close(d.redisq);    /* before the walk: its handles close themselves */
     pr_boxwatch_stop(d.boxwatch); /* before the walk: its handle frees it when closed */
     uv_walk(&loop, close_walk_cb, NULL);
     (void)uv_run(&loop, UV_RUN_DEFAULT);

@@ -57,10 +57,11 @@ typedef struct pr_config {
     unsigned request_timeout_s;      /* a request must complete within this (slowloris) */
     unsigned idle_timeout_s;         /* keep-alive idle connection lifetime */
     size_t max_connections;
-    unsigned grace_s;         /* SIGTERM: running jobs may finish for this long */
-    uint64_t min_free_mb;     /* a job is deferred while the work dir has less free space */
-    int max_attempts;         /* infrastructure failures retried up to this many attempts */
-    unsigned scan_interval_s; /* safety-net scan of spool/incoming */
+    unsigned grace_s;            /* SIGTERM: running jobs may finish for this long */
+    uint64_t min_free_mb;        /* a job is deferred while the work dir has less free space */
+    int max_attempts;            /* infrastructure failures retried up to this many attempts */
+    unsigned scan_interval_s;    /* safety-net scan of spool/incoming */
+    unsigned cache_max_age_h;    /* git mirrors unused this long are pruned (hourly); 0 = never */
     struct pr_redisq_cfg *queue; /* owned; "queue": the shared Redis stream; NULL = spool only */
     char *pg_host;  /* owned; "postgres.host": socket directory or host name; NULL = not set */
     int pg_port;    /* "postgres.port", default 5432 */
@@ -237,7 +238,10 @@ struct pr_daemon {
     json_t *challenges; /* owned; {id: {id, version, title, kind, tests, digest}} */
     uv_signal_t sig_term, sig_int, sig_hup;
     uv_fs_event_t fs_event;
-    uv_timer_t scan_timer, defer_timer, grace_timer;
+    uv_timer_t scan_timer, defer_timer, grace_timer, prune_timer;
+    uv_work_t prune_work; /* one cache prune at a time on the threadpool */
+    bool prune_busy;
+    unsigned prune_removed;
     char **queue; /* owned ring of job ids (each owned) waiting for a worker */
     size_t q_head, q_len, q_cap;
     struct pr_worker **slots; /* owned array [workers]; NULL = free */

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Daemon tests of reload, backpressure and recovery: a real `proctor serve` over loopback HTTP
 with a temporary spool, real git repositories, real jobs.
-Usage: test_daemon_gaps.py {rate_reload,backpressure,requeue_order,callback_crash,postgres}
+Usage: test_daemon_gaps.py {rate_reload,backpressure,requeue_order,callback_crash,cache_prune,
+                            postgres}
 (postgres runs under tests/sql/pg_cluster.sh, which exports PROCTOR_PG_HOST/PORT/ADMIN)"""
 import calendar
 import hashlib
@@ -368,7 +369,39 @@ def test_postgres(root):
     check(d.stop() == 0, "exit status")
 
 
+def test_cache_prune(root):
+    """Git mirrors of repositories not graded for cache_max_age_h are pruned at start (and
+    hourly); a recently used mirror stays, and a pruned repository is simply fetched again."""
+    old_repo = make_repo(os.path.join(root, "old"))
+    new_repo = make_repo(os.path.join(root, "new"))
+    d = Daemon(root, workers=1, cache_max_age_h=1).start()
+    for repo, cand in ((old_repo, "old"), (new_repo, "new")):
+        st, _, j = d.submit(repo, candidate=cand)
+        check(st == 202, "submit %d" % st)
+        check(d.wait_done(j["id"])["report"]["status"] == "graded", "graded %s" % cand)
+    check(d.stop() == 0, "exit status")
+    cache = d.cfg["cache"]
+
+    def lock_of(repo):
+        return os.path.join(cache, hashlib.sha256(os.path.realpath(repo).encode()).hexdigest())
+
+    for repo in (old_repo, new_repo):
+        check(os.path.isdir(lock_of(repo) + ".git"), "mirror of %s missing" % repo)
+    two_hours_ago = time.time() - 7200
+    os.utime(lock_of(old_repo) + ".lock", (two_hours_ago, two_hours_ago))
+
+    d.start()
+    ev = wait_for(lambda: log_events(d, "cache.pruned"), "cache.pruned", d)
+    check(ev[-1]["mirrors_removed"] == 1, "pruned %r" % ev)
+    check(not os.path.exists(lock_of(old_repo) + ".git"), "stale mirror kept")
+    check(os.path.isdir(lock_of(new_repo) + ".git"), "recent mirror pruned")
+    st, _, j = d.submit(old_repo, candidate="again")
+    check(d.wait_done(j["id"])["report"]["status"] == "graded", "graded after prune")
+    check(os.path.isdir(lock_of(old_repo) + ".git"), "mirror not fetched again")
+    check(d.stop() == 0, "exit status")
+
+
 if __name__ == "__main__":
     main({"rate_reload": test_rate_reload, "backpressure": test_backpressure,
           "requeue_order": test_requeue_order, "callback_crash": test_callback_crash,
-          "postgres": test_postgres})
+          "postgres": test_postgres, "cache_prune": test_cache_prune})

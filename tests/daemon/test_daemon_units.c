@@ -35,6 +35,7 @@ static void test_config(void)
     T_EQ_STR(c->challenges, "/srv/packs");
     T_EQ_STR(c->cache, "/etc/proctor/spool/cache");
     T_EQ_INT(c->grace_s, 30);
+    T_EQ_INT(c->cache_max_age_h, 168);
     T_TRUE(c->workers >= 1);
     pr_config_free(c);
 
@@ -79,6 +80,8 @@ static void test_config(void)
               "limits.body_bytes");
     parse_bad("{\"spool\": \"/s\", \"challenges\": \"/c\", \"limits\": {\"nope\": 1}}",
               "limits.nope");
+    parse_bad("{\"spool\": \"/s\", \"challenges\": \"/c\", \"cache_max_age_h\": -1}",
+              "cache_max_age_h");
     parse_bad("{\"spool\": 1, \"challenges\": \"/c\"}", "spool");
     parse_bad("[1]", "object");
     parse_bad("{\"spool\": \"/s\",", "line");
