@@ -202,6 +202,7 @@ typedef struct taken_entry {
     char id[65];
     char entry[48]; /* stream entry id "ms-seq" */
     bool finishing; /* the acknowledgement is on its way */
+    bool lost;      /* another daemon took the entry over (heartbeat) */
 } taken_entry;
 
 typedef struct rq_events rq_events;
@@ -1069,30 +1070,93 @@ static void on_claim_timer(uv_timer_t *t)
         q->reading = true;
 }
 
-/* Entries this daemon holds are claimed again by it, which resets their idle time, so that a
- * job running longer than claim_idle_s is not taken over while its daemon is alive. */
+/* The heartbeat: each entry this daemon holds and still owns is claimed again by it, which
+ * resets its idle time, so that a job running longer than claim_idle_s is not taken over while
+ * its daemon is alive. The ownership check and the claim are one script (atomic): an entry
+ * another daemon has taken over meanwhile (this one was cut off from Redis for too long) is
+ * left to it, and reported back as lost. */
+static const char beat_script[] =
+    "local kept = {}\n"
+    "for i = 3, #ARGV do\n"
+    "  local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1)\n"
+    "  if p[1] and p[1][2] == ARGV[2] then\n"
+    "    redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i], 'JUSTID')\n"
+    "    kept[#kept + 1] = ARGV[i]\n"
+    "  end\n"
+    "end\n"
+    "return kept\n";
+
+#define BEAT_BATCH 10
+
+typedef struct beat_req {
+    pr_redisq *q;
+    size_t n;
+    char entries[BEAT_BATCH][48];
+} beat_req;
+
+static void on_beat(redisAsyncContext *ac, void *reply, void *priv)
+{
+    beat_req *b = priv;
+    const redisReply *r = reply;
+    (void)ac;
+    if (!reply_is(r, REDIS_REPLY_ARRAY)) {
+        log_reply_error("heartbeat", r);
+        pr_free(b);
+        return;
+    }
+    for (size_t i = 0; i < b->n; i++) {
+        bool kept = false;
+        for (size_t k = 0; k < r->elements; k++) {
+            if (reply_is(r->element[k], REDIS_REPLY_STRING) &&
+                strcmp(r->element[k]->str, b->entries[i]) == 0)
+                kept = true;
+        }
+        for (size_t t = 0; !kept && t < b->q->ntaken; t++) {
+            taken_entry *e = &b->q->taken[t];
+            if (strcmp(e->entry, b->entries[i]) == 0 && !e->lost && !e->finishing) {
+                /* The job goes on here; whichever report is stored first is kept. */
+                e->lost = true;
+                pr_dlog("warn", "queue.entry_lost",
+                        json_pack("{s:s,s:s,s:s}", "job", e->id, "entry", e->entry, "reason",
+                                  "taken over by another daemon (or acknowledged)"));
+            }
+        }
+    }
+    pr_free(b);
+}
+
 static void on_beat_timer(uv_timer_t *t)
 {
     pr_redisq *q = t->data;
-    if (!q->ready || q->ntaken == 0)
+    if (!q->ready)
         return;
     size_t i = 0;
     while (i < q->ntaken) {
-        const char *argv[16 + 6];
-        size_t lens[16 + 6];
+        beat_req *b = pr_calloc(1, sizeof(*b));
+        if (!b)
+            return;
+        b->q = q;
+        const char *argv[6 + BEAT_BATCH];
+        size_t lens[6 + BEAT_BATCH];
         int argc = 0;
-        argv[argc++] = "XCLAIM";
+        argv[argc++] = "EVAL";
+        argv[argc++] = beat_script;
+        argv[argc++] = "1";
         argv[argc++] = q->stream;
         argv[argc++] = q->group;
         argv[argc++] = q->consumer;
-        argv[argc++] = "0";
-        while (i < q->ntaken && argc < 15)
-            argv[argc++] = q->taken[i++].entry;
-        argv[argc++] = "JUSTID";
+        for (; i < q->ntaken && b->n < BEAT_BATCH; i++) {
+            if (q->taken[i].lost)
+                continue;
+            (void)snprintf(b->entries[b->n], sizeof(b->entries[0]), "%s", q->taken[i].entry);
+            argv[argc++] = b->entries[b->n++];
+        }
         for (int k = 0; k < argc; k++)
             lens[k] = strlen(argv[k]);
-        if (!q->ac || redisAsyncCommandArgv(q->ac, on_ignore, NULL, argc, argv, lens) != REDIS_OK)
+        if (b->n == 0 || redisAsyncCommandArgv(q->ac, on_beat, b, argc, argv, lens) != REDIS_OK) {
+            pr_free(b);
             return;
+        }
     }
 }
 

@@ -327,6 +327,17 @@ def test_reclaim(root):
     while time.time() < deadline and a.jreq("GET", "/v1/submissions/" + jid4,
                                             token=REV)[2].get("status") != "running":
         time.sleep(0.05)
+    # Another consumer takes the entry over (as after a partition longer than claim_idle_s):
+    # a's heartbeat no longer claims it back, and says so.
+    pend = redis.cmd("XPENDING", STREAM, "graders", "-", "+", "10")
+    check(len(pend) == 1 and pend[0][1] == "a", "pending %r" % pend)
+    redis.cmd("XCLAIM", STREAM, "graders", "thief", "0", pend[0][0], "JUSTID")
+    deadline = time.time() + 10
+    while time.time() < deadline and "queue.entry_lost" not in a.logtext():
+        time.sleep(0.1)
+    check("queue.entry_lost" in a.logtext(), "no entry_lost after a takeover")
+    pend = redis.cmd("XPENDING", STREAM, "graders", "-", "+", "10")
+    check(len(pend) == 1 and pend[0][1] == "thief", "the heartbeat claimed it back: %r" % pend)
     check(a.stop() == 0, "exit status")
     check(redis.cmd("HEXISTS", STREAM + ":reports", jid4) == 1, "report of the last job")
     check(redis.cmd("XLEN", STREAM) == 0, "stream not drained at exit")
