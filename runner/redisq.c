@@ -41,6 +41,15 @@
 
 /* ---- configuration ---- */
 
+/* Secrets are wiped before their memory goes back. */
+static void forget_secret(char *s)
+{
+    if (!s)
+        return;
+    explicit_bzero(s, strlen(s));
+    pr_free(s);
+}
+
 void pr_redisq_cfg_free(pr_redisq_cfg *c)
 {
     if (!c)
@@ -50,6 +59,8 @@ void pr_redisq_cfg_free(pr_redisq_cfg *c)
     pr_free(c->stream);
     pr_free(c->group);
     pr_free(c->consumer);
+    pr_free(c->username);
+    forget_secret(c->password);
     pr_free(c);
 }
 
@@ -140,9 +151,8 @@ static int cfg_address(pr_redisq_cfg *c, const json_t *v, pr_error *err)
 
 int pr_redisq_cfg_parse(pr_redisq_cfg **out, const json_t *v, pr_error *err)
 {
-    static const char *const keys[] = {
-        "redis", "stream", "group", "consumer", "claim_idle_s", NULL
-    };
+    static const char *const keys[] = { "redis",        "stream",   "group",    "consumer",
+                                        "claim_idle_s", "username", "password", NULL };
     pr_redisq_cfg *c = NULL;
     int rc;
     *out = NULL;
@@ -176,6 +186,21 @@ int pr_redisq_cfg_parse(pr_redisq_cfg **out, const json_t *v, pr_error *err)
         rc = cfg_name(&c->group, v, "group", "proctor", err);
     if (rc == 0)
         rc = cfg_name(&c->consumer, v, "consumer", NULL, err);
+    if (rc == 0)
+        rc = cfg_name(&c->username, v, "username", NULL, err);
+    if (rc == 0 && json_object_get(v, "password")) {
+        const json_t *pw = json_object_get(v, "password");
+        if (!json_is_string(pw) || json_string_length(pw) == 0 || json_string_length(pw) > 4000 ||
+            strlen(json_string_value(pw)) != json_string_length(pw))
+            rc = pr_error_set(err, PR_EINVAL, "queue.password: expected a non-empty string");
+        else {
+            c->password = pr_strdup(json_string_value(pw));
+            if (!c->password)
+                rc = pr_error_set(err, PR_ENOMEM, "out of memory");
+        }
+    }
+    if (rc == 0 && c->username && !c->password)
+        rc = pr_error_set(err, PR_EINVAL, "queue.username: needs queue.password");
     if (rc < 0)
         goto cleanup;
     c->claim_idle_s = 300;
@@ -213,7 +238,8 @@ struct pr_redisq {
     char *host, *unix_path;
     int port;
     char *stream, *group, *consumer;
-    char *k_jobs, *k_reports; /* S:jobs, S:reports */
+    char *username, *password; /* owned; AUTH, password NULL = none */
+    char *k_jobs, *k_reports;  /* S:jobs, S:reports */
     char taken_dir[4096];
     uint64_t claim_idle_ms;
     redisAsyncContext *ac; /* NULL while disconnected */
@@ -432,6 +458,30 @@ static void on_group(redisAsyncContext *ac, void *reply, void *priv)
     poll_stream(q);
 }
 
+static void create_group(pr_redisq *q)
+{
+    const char *argv[] = { "XGROUP", "CREATE", q->stream, q->group, "0", "MKSTREAM" };
+    if (rq_cmd(q, on_group, NULL, 6, argv, NULL) < 0)
+        drop_connection(q, "XGROUP CREATE not sent");
+}
+
+static void on_auth(redisAsyncContext *ac, void *reply, void *priv)
+{
+    pr_redisq *q = ac->data;
+    const redisReply *r = reply;
+    (void)priv;
+    if (!r || q->closing)
+        return;
+    if (r->type == REDIS_REPLY_ERROR) {
+        /* Redis's message names the problem, never the secret. */
+        pr_dlog("error", "queue.auth_failed",
+                json_pack("{s:s%}", "message", r->str, (size_t)r->len));
+        drop_connection(q, "AUTH refused");
+        return;
+    }
+    create_group(q);
+}
+
 static void on_connect(const redisAsyncContext *cac, int status)
 {
     pr_redisq *q = cac->data;
@@ -448,9 +498,13 @@ static void on_connect(const redisAsyncContext *cac, int status)
         return;
     }
     q->connected = true;
-    const char *argv[] = { "XGROUP", "CREATE", q->stream, q->group, "0", "MKSTREAM" };
-    if (rq_cmd(q, on_group, NULL, 6, argv, NULL) < 0)
-        drop_connection(q, "XGROUP CREATE not sent");
+    if (q->password) {
+        const char *argv[] = { "AUTH", q->username ? q->username : q->password, q->password };
+        if (rq_cmd(q, on_auth, NULL, q->username ? 3 : 2, argv, NULL) < 0)
+            drop_connection(q, "AUTH not sent");
+        return;
+    }
+    create_group(q);
 }
 
 static void connect_now(pr_redisq *q)
@@ -1408,6 +1462,8 @@ static void timer_closed(uv_handle_t *h)
     pr_free(q->stream);
     pr_free(q->group);
     pr_free(q->consumer);
+    pr_free(q->username);
+    forget_secret(q->password);
     pr_free(q->k_jobs);
     pr_free(q->k_reports);
     pr_free(q->sending);
@@ -1429,6 +1485,8 @@ int pr_redisq_new(pr_redisq **out, pr_daemon *d, const pr_redisq_cfg *cfg, pr_er
     q->unix_path = cfg->unix_path ? pr_strdup(cfg->unix_path) : NULL;
     q->stream = pr_strdup(cfg->stream);
     q->group = pr_strdup(cfg->group);
+    q->username = cfg->username ? pr_strdup(cfg->username) : NULL;
+    q->password = cfg->password ? pr_strdup(cfg->password) : NULL;
     if (cfg->consumer) {
         q->consumer = pr_strdup(cfg->consumer);
     } else {
@@ -1452,7 +1510,8 @@ int pr_redisq_new(pr_redisq **out, pr_daemon *d, const pr_redisq_cfg *cfg, pr_er
         q->open_timers++;
     }
     int rc = 0;
-    if ((!q->host && !q->unix_path) || !q->stream || !q->group || !q->consumer || !q->k_jobs ||
+    if ((!q->host && !q->unix_path) || (cfg->password && !q->password) ||
+        (cfg->username && !q->username) || !q->stream || !q->group || !q->consumer || !q->k_jobs ||
         !q->k_reports) {
         rc = pr_error_set(err, PR_ENOMEM, "out of memory");
         goto fail;

@@ -23,6 +23,8 @@ typedef struct pr_redisq_cfg {
     char *group;           /* owned; default "proctor" */
     char *consumer;        /* owned; NULL = "<hostname>-<pid>" */
     unsigned claim_idle_s; /* an entry unacknowledged this long is taken over; default 300 */
+    char *username;        /* owned; Redis ACL user for AUTH, may be NULL */
+    char *password;        /* owned; AUTH secret, may be NULL (then no AUTH); never logged */
 } pr_redisq_cfg;
 
 /** Parses the "queue" value of the configuration; messages name the field ("queue.redis:

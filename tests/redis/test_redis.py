@@ -23,8 +23,9 @@ SLOW_PY = "import sys, time\ntime.sleep(3)\nsys.stdout.write(sys.stdin.read())\n
 class Redis:
     """A private redis-server on a free loopback port, and a minimal RESP client."""
 
-    def __init__(self, root, port=None):
+    def __init__(self, root, port=None, password=None):
         self.root = root
+        self.password = password
         self.port = port or free_port()
         self.sock = os.path.join(root, "redis.sock")
         self.proc = None
@@ -34,7 +35,8 @@ class Redis:
         self.proc = subprocess.Popen(
             [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
              "--appendonly", "no", "--dir", self.root, "--daemonize", "no",
-             "--unixsocket", self.sock, "--unixsocketperm", "700"],
+             "--unixsocket", self.sock, "--unixsocketperm", "700"]
+            + (["--requirepass", self.password] if self.password else []),
             stdout=self.log, stderr=self.log)
         deadline = time.time() + 10
         while time.time() < deadline:
@@ -58,6 +60,8 @@ class Redis:
     def pipeline(self, cmds):
         """Commands sent on one connection (MULTI/EXEC work), their replies in order."""
         s = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+        if self.password:
+            cmds = [("AUTH", self.password)] + list(cmds)
         try:
             out = b""
             for args in cmds:
@@ -67,7 +71,8 @@ class Redis:
                     out += b"$%d\r\n%s\r\n" % (len(a), a)
             s.sendall(out)
             f = s.makefile("rb")
-            return [self._reply(f) for _ in cmds]
+            replies = [self._reply(f) for _ in cmds]
+            return replies[1:] if self.password else replies
         finally:
             s.close()
 
@@ -100,12 +105,14 @@ def need_redis():
         sys.exit(77)
 
 
-def daemon(root, name, redis, unix=False, **over):
+def daemon(root, name, redis, unix=False, password=None, **over):
     sub = os.path.join(root, name)
     os.makedirs(sub)
     os.chmod(sub, 0o755)
     addr = "unix:" + redis.sock if unix else "127.0.0.1:%d" % redis.port
     queue = {"redis": addr, "stream": STREAM, "group": "graders", "consumer": name}
+    if password or redis.password:
+        queue["password"] = password or redis.password
     queue.update(over.pop("queue", {}))
     return Daemon(sub, workers=1, queue=queue, **over)
 
@@ -139,8 +146,8 @@ def local_reports(d):
 
 def test_share(root):
     """Two daemons, one stream: ten submissions through A are graded by both, each once. A
-    reaches Redis over TCP, B over its unix socket."""
-    redis = Redis(root).start()
+    reaches Redis over TCP, B over its unix socket; Redis wants a password."""
+    redis = Redis(root, password="queue-secret-0001").start()
     LIVE.append(redis)
     repo = make_repo(os.path.join(root, "repo"))
     a = daemon(root, "a", redis).start()
@@ -208,6 +215,17 @@ def test_share(root):
     check(redis.cmd("XPENDING", STREAM, "graders")[0] == 0, "pending entries")
     st, _, body = a.req("GET", "/metrics")
     check(st == 200 and b"proctor_queue_redis_up 1" in body, "metrics: %r" % body[-600:])
+    # A daemon with a wrong password is refused: it says so, never the secret, and 503s.
+    c = daemon(root, "c", redis, password="wrong-secret-0001").start()
+    deadline = time.time() + 10
+    while time.time() < deadline and "queue.auth_failed" not in c.logtext():
+        time.sleep(0.1)
+    check("queue.auth_failed" in c.logtext(), "no auth_failed log:\n" + c.logtext())
+    check("wrong-secret-0001" not in c.logtext() and "queue-secret-0001" not in a.logtext(),
+          "a password in the log")
+    st, _, j = c.submit(repo)
+    check(st == 503, "submit with a refused password: %d %r" % (st, j))
+    check(c.stop() == 0, "exit status")
     for d in (a, b):
         check(d.stop() == 0, "exit status")
         check(not d.spool_files("running"), "running/ left")

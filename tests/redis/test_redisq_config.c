@@ -54,6 +54,13 @@ static void test_defaults(void)
     T_EQ_STR(c->queue->group, "g");
     T_EQ_STR(c->queue->consumer, "box-1");
     T_EQ_INT(c->queue->claim_idle_s, 60);
+    T_NULL(c->queue->password);
+    pr_config_free(c);
+
+    c = parse_ok(BASE ", \"queue\": {\"redis\": \"127.0.0.1:6379\", \"username\": \"grader\", "
+                      "\"password\": \"s3cret pass\"}}");
+    T_EQ_STR(c->queue->username, "grader");
+    T_EQ_STR(c->queue->password, "s3cret pass");
     pr_config_free(c);
 
     c = parse_ok(BASE ", \"queue\": {\"redis\": \"[::1]:7000\"}}");
@@ -89,8 +96,12 @@ static void test_messages(void)
               "queue.claim_idle_s: expected an integer in 1..86400");
     parse_bad(BASE ", \"queue\": {\"redis\": \"127.0.0.1:6379\", \"claim_idle_s\": \"5\"}}",
               "queue.claim_idle_s");
-    parse_bad(BASE ", \"queue\": {\"redis\": \"127.0.0.1:6379\", \"password\": \"x\"}}",
-              "queue.password: unknown key");
+    parse_bad(BASE ", \"queue\": {\"redis\": \"127.0.0.1:6379\", \"passwd\": \"x\"}}",
+              "queue.passwd: unknown key");
+    parse_bad(BASE ", \"queue\": {\"redis\": \"127.0.0.1:6379\", \"password\": \"\"}}",
+              "queue.password: expected a non-empty string");
+    parse_bad(BASE ", \"queue\": {\"redis\": \"127.0.0.1:6379\", \"username\": \"u\"}}",
+              "queue.username: needs queue.password");
 }
 
 static void test_alloc_fail(void)
