@@ -738,25 +738,6 @@ static void on_report_get(redisAsyncContext *ac, void *reply, void *priv)
     pr_free(f);
 }
 
-static void on_report_set(redisAsyncContext *ac, void *reply, void *priv)
-{
-    fin_req *f = priv;
-    const redisReply *r = reply;
-    (void)ac;
-    if (reply_is(r, REDIS_REPLY_INTEGER) && r->integer == 0) {
-        const char *argv[] = { "HGET", f->q->k_reports, f->id };
-        fin_req *g = pr_calloc(1, sizeof(*g));
-        if (g) {
-            *g = *f;
-            if (rq_cmd(f->q, on_report_get, g, 3, argv, NULL) < 0)
-                pr_free(g);
-        }
-    } else {
-        log_reply_error("HSETNX", r);
-    }
-    pr_free(f);
-}
-
 static void on_acked(redisAsyncContext *ac, void *reply, void *priv)
 {
     fin_req *f = priv;
@@ -777,38 +758,64 @@ static void on_acked(redisAsyncContext *ac, void *reply, void *priv)
     pr_free(f);
 }
 
-/* Stores the report (first wins), acknowledges and deletes the entry. */
-static void finish_entry(pr_redisq *q, const char *id, const char *entry, const char *report,
-                         size_t len)
+/* The report is stored: the entry is acknowledged and deleted. */
+static void on_report_set(redisAsyncContext *ac, void *reply, void *priv)
 {
-    fin_req *f1 = pr_calloc(1, sizeof(*f1));
-    fin_req *f2 = pr_calloc(1, sizeof(*f2));
-    if (!f1 || !f2) {
-        pr_free(f1);
-        pr_free(f2);
+    fin_req *f = priv;
+    pr_redisq *q = f->q;
+    const redisReply *r = reply;
+    (void)ac;
+    if (!reply_is(r, REDIS_REPLY_INTEGER)) {
+        /* Not stored (no connection, or an error such as Redis out of memory): the entry stays
+         * pending and the whole step is tried again at the next connection. */
+        log_reply_error("HSETNX", r);
+        taken_entry *e = taken_find(q, f->id);
+        if (e)
+            e->finishing = false;
+        pr_free(f);
         return;
     }
-    f1->q = f2->q = q;
-    (void)snprintf(f1->id, sizeof(f1->id), "%s", id);
-    (void)snprintf(f1->entry, sizeof(f1->entry), "%s", entry);
-    *f2 = *f1;
-    const char *hset[] = { "HSETNX", q->k_reports, id, report };
-    size_t hlens[] = { 6, strlen(q->k_reports), strlen(id), len };
-    const char *ack[] = { "XACK", q->stream, q->group, entry };
-    const char *del[] = { "XDEL", q->stream, entry };
-    /* In order on one connection: HSETNX, then XACK, then XDEL. An interruption between them
-     * leaves the entry pending with its report stored, which the reclaim path acknowledges
-     * without running the job again. */
-    if (rq_cmd(q, on_report_set, f1, 4, hset, hlens) < 0) {
-        pr_free(f1);
-        pr_free(f2);
-        return;
+    if (r->integer == 0) {
+        const char *argv[] = { "HGET", q->k_reports, f->id };
+        fin_req *g = pr_calloc(1, sizeof(*g));
+        if (g) {
+            *g = *f;
+            if (rq_cmd(q, on_report_get, g, 3, argv, NULL) < 0)
+                pr_free(g);
+        }
     }
-    if (rq_cmd(q, on_acked, f2, 4, ack, NULL) < 0) {
-        pr_free(f2);
+    const char *ack[] = { "XACK", q->stream, q->group, f->entry };
+    const char *del[] = { "XDEL", q->stream, f->entry };
+    if (rq_cmd(q, on_acked, f, 4, ack, NULL) < 0) {
+        taken_entry *e = taken_find(q, f->id);
+        if (e)
+            e->finishing = false;
+        pr_free(f);
         return;
     }
     (void)rq_cmd(q, on_ignore, NULL, 3, del, NULL);
+}
+
+/* Stores the report (the first one stored for an id wins), then acknowledges and deletes the
+ * entry: the entry never goes while Redis lacks the report. An interruption in between leaves
+ * the entry pending with its report stored, which the reclaim path acknowledges without
+ * running the job again. */
+static int finish_entry(pr_redisq *q, const char *id, const char *entry, const char *report,
+                        size_t len)
+{
+    fin_req *f = pr_calloc(1, sizeof(*f));
+    if (!f)
+        return PR_ENOMEM;
+    f->q = q;
+    (void)snprintf(f->id, sizeof(f->id), "%s", id);
+    (void)snprintf(f->entry, sizeof(f->entry), "%s", entry);
+    const char *hset[] = { "HSETNX", q->k_reports, id, report };
+    size_t hlens[] = { 6, strlen(q->k_reports), strlen(id), len };
+    if (rq_cmd(q, on_report_set, f, 4, hset, hlens) < 0) {
+        pr_free(f);
+        return PR_ESYS;
+    }
+    return 0;
 }
 
 static void on_job_for_done(redisAsyncContext *ac, void *reply, void *priv)
@@ -854,7 +861,12 @@ void pr_redisq_finished(pr_redisq *q, const char *id)
     }
     char entry[48];
     (void)snprintf(entry, sizeof(entry), "%s", e->entry);
-    finish_entry(q, id, entry, text, len);
+    if (finish_entry(q, id, entry, text, len) < 0) {
+        /* Not sent: tried again at the next connection. */
+        taken_entry *again = taken_find(q, id);
+        if (again)
+            again->finishing = false;
+    }
     pr_free(text);
 }
 
@@ -1555,17 +1567,28 @@ bool pr_redisq_ready(const pr_redisq *q)
     return q && q->ready;
 }
 
+static void on_flush_tick(uv_timer_t *t)
+{
+    (void)t; /* only wakes the loop */
+}
+
 /* At exit: replies still due (the reports and acknowledgements of the last jobs, typically
- * after SIGTERM let them finish) are awaited for a few seconds, the loop running. */
+ * after SIGTERM let them finish; each may chain the next command) are awaited for a few
+ * seconds, the loop running. */
 static void flush_pending(pr_redisq *q)
 {
+    uv_timer_t *timers[] = { &q->t_conn, &q->t_poll, &q->t_claim, &q->t_beat, &q->t_status };
+    for (size_t i = 0; i < PR_ARRAY_LEN(timers); i++)
+        (void)uv_timer_stop(timers[i]);
     if (!q->ac || !q->connected || !q->ac->replies.head)
         return;
+    /* A timer bounds each wait of the loop (a silent Redis would leave nothing to wake it). */
+    (void)uv_timer_start(&q->t_status, on_flush_tick, 100, 100);
     uint64_t deadline = pr_now_ns() + (uint64_t)FLUSH_MS * 1000000u;
-    redisAsyncDisconnect(q->ac); /* takes no new command; disconnects once the replies are in */
-    while (q->ac && pr_now_ns() < deadline)
+    while (q->ac && q->connected && q->ac->replies.head && pr_now_ns() < deadline)
         (void)uv_run(q->loop, UV_RUN_ONCE);
-    if (q->ac)
+    (void)uv_timer_stop(&q->t_status);
+    if (q->ac && q->connected && q->ac->replies.head)
         pr_dlog("warn", "queue.flush_timeout",
                 json_pack("{s:s}", "message", "replies still due at exit; entries are reclaimed"));
 }
