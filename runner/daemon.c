@@ -716,8 +716,8 @@ int pr_daemon_submit(pr_daemon *d, pr_spool_job *job, pr_error *err)
         return pr_error_set(err, PR_ELIMIT, "shutting down");
     if (d->q_len + d->nrunning >= d->cfg->queue_length)
         return pr_error_set(err, PR_ELIMIT, "queue is full");
-    if (d->redisq && !pr_redisq_ready(d->redisq))
-        return pr_error_set(err, PR_ELIMIT, "the shared job queue (redis) is unreachable");
+    if (d->redisq && pr_redisq_refuses(d->redisq, d->cfg->queue_length, err))
+        return PR_ELIMIT; /* Redis unreachable, or the shared backlog at queue_length */
     if (!job->id[0])
         pr_daemon_new_id(job->id, sizeof(job->id));
     if (!job->queued_at[0])

@@ -634,6 +634,7 @@ static void on_xadd(redisAsyncContext *ac, void *reply, void *priv)
     if (reply_is(r, REDIS_REPLY_STRING)) {
         /* Redis has the job: the local copy is no longer needed. */
         (void)unlink(s->path);
+        q->stream_len++; /* until the next probe counts it */
         pr_dlog("info", "job.queued",
                 json_pack("{s:s,s:s,s:s?,s:s?,s:s?,s:s%}", "job", s->id, "queue", "redis", "source",
                           json_string_value(json_object_get(s->job, "source")), "challenge",
@@ -1565,6 +1566,20 @@ fail:
 bool pr_redisq_ready(const pr_redisq *q)
 {
     return q && q->ready;
+}
+
+bool pr_redisq_refuses(const pr_redisq *q, size_t limit, pr_error *err)
+{
+    if (!q->ready) {
+        (void)pr_error_set(err, PR_ELIMIT, "the shared job queue (redis) is unreachable");
+        return true;
+    }
+    size_t backlog = (q->stream_len > 0 ? (size_t)q->stream_len : 0) + q->nsending;
+    if (backlog >= limit) {
+        (void)pr_error_set(err, PR_ELIMIT, "the shared job queue is full (%zu jobs)", backlog);
+        return true;
+    }
+    return false;
 }
 
 static void on_flush_tick(uv_timer_t *t)

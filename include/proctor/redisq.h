@@ -44,6 +44,10 @@ typedef struct pr_redisq pr_redisq;
 int pr_redisq_new(pr_redisq **out, struct pr_daemon *d, const pr_redisq_cfg *cfg, pr_error *err);
 /** Connected, with the consumer group in place. */
 bool pr_redisq_ready(const pr_redisq *q);
+/** Whether a new submission must be refused (the API's 503): Redis unreachable, or the shared
+ * backlog (entries in the stream, as of the last probe, plus the ones on their way) at limit.
+ * err gets the reason. */
+bool pr_redisq_refuses(const pr_redisq *q, size_t limit, pr_error *err);
 /** Adds a job of spool/incoming to the stream. job is the normalised job object (with its
  * id); the file at incoming_path is removed once Redis has it. While Redis is unreachable, or
  * while the same id is on its way already, nothing happens: the spool's next scan tries

@@ -426,6 +426,21 @@ def test_down(root):
           "the report finished while redis was down did not reach redis")
     check(a.stop() == 0, "exit status")
 
+    # With the shared queue, limits.queue_length caps the shared backlog (the stream's entries,
+    # waiting or running): past it, POST answers 503.
+    q = daemon(root, "q", redis, limits={"queue_length": 2}).start()
+    deadline = time.time() + 10
+    while time.time() < deadline and b"proctor_queue_redis_up 1" not in q.req("GET", "/metrics")[2]:
+        time.sleep(0.05)
+    codes = []
+    for _ in range(3):
+        st, h, j = q.submit(slow)
+        codes.append(st)
+    check(codes == [202, 202, 503], "submissions against a backlog of 2: %r" % codes)
+    check("full" in j.get("error", "") and "retry-after" in h, "503 body %r" % j)
+    q.kill9()
+    wait_no_sandbox(root)
+
 
 if __name__ == "__main__":
     need_redis()
