@@ -15,7 +15,8 @@ static void serve_usage(FILE *f)
         "usage: proctor serve [--config FILE]\n"
         "\n"
         "Run the grading daemon: spool directory, HTTP API and git watch on one event loop.\n"
-        "FILE defaults to ./proctor.json; see proctor.example.json for every key.\n"
+        "FILE defaults to ./proctor.json; see proctor.example.json for every key, and\n"
+        "proctor.redis.example.json for several daemons sharing one queue in Redis (\"queue\").\n"
         "Signals: SIGTERM/SIGINT stop gracefully (grace_s), SIGHUP reloads tokens and "
         "challenges.\n",
         f);
