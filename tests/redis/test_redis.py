@@ -206,6 +206,26 @@ def test_share(root):
     check(first == 0 and second > 0, "pipelined responses: %r" % data[:300])
     check(only_b.encode() in data[:second] and b'"status":"ok"' in data[second:],
           "pipelined responses out of order: %r" % data[:300])
+    # Requests waiting on Redis while it is paused: one client goes away, another is cut by
+    # limits.request_timeout_s (2 s here); the late responses are dropped and the daemon
+    # carries on.
+    redis.cmd("CLIENT", "PAUSE", "3000", "ALL")
+    req = ("GET /v1/submissions/%s HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer %s\r\n\r\n"
+           % (only_b, REV)).encode()
+    gone = socket.create_connection(("127.0.0.1", a.port), timeout=10)
+    gone.sendall(req)
+    cut = socket.create_connection(("127.0.0.1", a.port), timeout=10)
+    cut.sendall(req)
+    time.sleep(0.2)
+    gone.close()
+    t0 = time.time()
+    check(cut.recv(4096) == b"", "a response while Redis is paused")
+    check(1.5 < time.time() - t0 < 2.9, "request timeout after %.1f s" % (time.time() - t0))
+    cut.close()
+    time.sleep(1.5)  # the pause ends; the lookups complete for closed connections
+    st, _, j = a.jreq("GET", "/v1/submissions/" + only_b, token=REV)
+    check(st == 200 and j["status"] == "done", "lookup after the pause: %d" % st)
+    check(a.jreq("GET", "/healthz")[0] == 200 and a.proc.poll() is None, "daemon after pause")
     # Redis holds one report per job, the stream is drained and nothing is pending.
     check(redis.cmd("HLEN", STREAM + ":reports") == 10, "reports in redis")
     deadline = time.time() + 10
