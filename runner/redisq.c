@@ -995,8 +995,15 @@ static void take_entry(pr_redisq *q, const redisReply *e, bool reclaimed)
         ack_only(q, entry);
         return;
     }
-    if (taken_find(q, id))
-        return; /* running here already (our own entry, or a second entry of the same job) */
+    const taken_entry *mine = taken_find(q, id);
+    if (mine) {
+        /* Running here already. Its own entry is acknowledged when it ends; a second entry of
+         * the same job (sent twice by a daemon that died before removing its incoming file)
+         * goes now. */
+        if (strcmp(mine->entry, entry) != 0)
+            ack_only(q, entry);
+        return;
+    }
     char rp[4096];
     struct stat st;
     (void)pr_daemon_spool_path(q->d, rp, sizeof(rp), "reports", id);
