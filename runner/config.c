@@ -9,6 +9,7 @@
 
 #include "proctor/common.h"
 #include "proctor/redisq.h"
+#include "proctor/report.h"
 
 #define CFG_MAX_BYTES (1u << 20)
 
@@ -111,18 +112,9 @@ static int get_uint(uint64_t *out, const json_t *root, const char *key, const ch
 static int check_keys(const json_t *obj, const char *const *allowed, const char *field,
                       pr_error *err)
 {
-    const char *key;
-    const json_t *v;
-    json_object_foreach ((json_t *)obj, key, v) {
-        bool ok = false;
-        for (size_t i = 0; allowed[i]; i++) {
-            if (strcmp(allowed[i], key) == 0)
-                ok = true;
-        }
-        if (!ok)
-            return pr_error_set(err, PR_EINVAL, "%s%s%s: unknown key", field, field[0] ? "." : "",
-                                key);
-    }
+    const char *key = pr_json_unknown_key(obj, allowed);
+    if (key)
+        return pr_error_set(err, PR_EINVAL, "%s%s%s: unknown key", field, field[0] ? "." : "", key);
     return 0;
 }
 

@@ -162,19 +162,11 @@ int pr_redisq_cfg_parse(pr_redisq_cfg **out, const json_t *v, pr_error *err)
         return pr_error_set(err, PR_EINVAL,
                             "queue: expected an object {redis, stream, group, consumer, "
                             "claim_idle_s}");
-    const char *key;
-    const json_t *val;
-    json_object_foreach ((json_t *)v, key, val) {
-        bool ok = false;
-        for (size_t i = 0; keys[i]; i++) {
-            if (strcmp(keys[i], key) == 0)
-                ok = true;
-        }
-        if (!ok) {
-            char ex[64];
-            pr_text_log_excerpt(ex, sizeof(ex), key, strlen(key));
-            return pr_error_set(err, PR_EINVAL, "queue.%s: unknown key", ex);
-        }
+    const char *key = pr_json_unknown_key(v, keys);
+    if (key) {
+        char ex[64];
+        pr_text_log_excerpt(ex, sizeof(ex), key, strlen(key));
+        return pr_error_set(err, PR_EINVAL, "queue.%s: unknown key", ex);
     }
     c = pr_calloc(1, sizeof(*c));
     if (!c)

@@ -419,3 +419,17 @@ json_t *pr_report_skeleton(const char *id, const char *queued_at, const char *re
     }
     return r;
 }
+
+const char *pr_json_unknown_key(const json_t *obj, const char *const *allowed)
+{
+    const char *key;
+    const json_t *v;
+    json_object_foreach ((json_t *)obj, key, v) {
+        bool ok = false;
+        for (size_t i = 0; allowed[i] && !ok; i++)
+            ok = strcmp(allowed[i], key) == 0;
+        if (!ok)
+            return key;
+    }
+    return NULL;
+}

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "proctor/common.h"
+#include "proctor/report.h"
 #include "httpc.h"
 #include "jwt.h"
 
@@ -345,14 +346,11 @@ static bool key_in(const char *key, const char *const *allowed)
 static int check_keys(const json_t *obj, const char *const *allowed, const char *file,
                       const char *field, pr_error *err)
 {
-    const char *key;
-    json_t *v;
-    json_object_foreach ((json_t *)obj, key, v) {
-        if (!key_in(key, allowed)) {
-            char f[600];
-            FIELDF("%s.%s", field, key);
-            return bad(err, file, f, "unknown field");
-        }
+    const char *key = pr_json_unknown_key(obj, allowed);
+    if (key) {
+        char f[600];
+        FIELDF("%s.%s", field, key);
+        return bad(err, file, f, "unknown field");
     }
     return 0;
 }

@@ -12,6 +12,7 @@
 
 #include "proctor/common.h"
 #include "proctor/job.h"
+#include "proctor/report.h"
 
 #define JOB_FILE_MAX ((size_t)64 * 1024)
 
@@ -78,19 +79,11 @@ int pr_spool_job_parse(pr_spool_job *out, const json_t *obj, pr_error *err)
     memset(out, 0, sizeof(*out));
     if (!json_is_object(obj))
         return pr_error_set(err, PR_EINVAL, "expected a JSON object");
-    const char *key;
-    const json_t *val;
-    json_object_foreach ((json_t *)obj, key, val) {
-        bool ok = false;
-        for (size_t i = 0; keys[i]; i++) {
-            if (strcmp(keys[i], key) == 0)
-                ok = true;
-        }
-        if (!ok) {
-            char ex[64];
-            pr_text_log_excerpt(ex, sizeof(ex), key, strlen(key));
-            return pr_error_set(err, PR_EINVAL, "%s: unknown field", ex);
-        }
+    const char *key = pr_json_unknown_key(obj, keys);
+    if (key) {
+        char ex[64];
+        pr_text_log_excerpt(ex, sizeof(ex), key, strlen(key));
+        return pr_error_set(err, PR_EINVAL, "%s: unknown field", ex);
     }
     rc = job_str(&j.repo, obj, "repo", true, 2048, err);
     if (rc == 0)

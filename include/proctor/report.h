@@ -44,4 +44,8 @@ int pr_report_score(json_t *report);
  * and max_points; message, details and any input or expected output are removed. New ref. */
 json_t *pr_report_redact(const json_t *report);
 
+/** The first key of obj that is not in allowed (NULL-terminated), or NULL when every key is
+ * known (or obj is not an object). For "unknown key" messages that name the field. */
+const char *pr_json_unknown_key(const json_t *obj, const char *const *allowed);
+
 #endif

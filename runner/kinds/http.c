@@ -105,6 +105,7 @@
 #include "proctor/buf.h"
 #include "proctor/common.h"
 #include "proctor/log.h"
+#include "proctor/report.h"
 #include "proctor/runtime.h"
 #include "http_load.h"
 #include "httpc.h"
@@ -278,15 +279,11 @@ static int parse_load(http_state *s, const json_t *load, const char *file, pr_er
     int rc;
     if (!json_is_object(load))
         return field_err(err, file, "http.load", "expected an object");
-    json_object_foreach ((json_t *)load, key, v) {
-        bool known = false;
-        for (size_t i = 0; keys[i]; i++)
-            known = known || strcmp(keys[i], key) == 0;
-        if (!known) {
-            char f[128];
-            (void)snprintf(f, sizeof(f), "http.load.%s", key);
-            return field_err(err, file, f, "unknown field");
-        }
+    key = pr_json_unknown_key(load, keys);
+    if (key) {
+        char f[128];
+        (void)snprintf(f, sizeof(f), "http.load.%s", key);
+        return field_err(err, file, f, "unknown field");
     }
     const json_t *setup = json_object_get(load, "setup");
     if (setup) {
@@ -437,16 +434,12 @@ static int http_parse(void **state_out, const json_t *manifest, const char *dir,
                                         "reference",   NULL };
     const char *key;
     json_t *v;
-    json_object_foreach ((json_t *)h, key, v) {
-        bool known = false;
-        for (size_t i = 0; keys[i]; i++)
-            known = known || strcmp(keys[i], key) == 0;
-        if (!known) {
-            char f[128];
-            (void)snprintf(f, sizeof(f), "http.%s", key);
-            rc = field_err(err, file, f, "unknown field");
-            goto cleanup;
-        }
+    key = pr_json_unknown_key(h, keys);
+    if (key) {
+        char f[128];
+        (void)snprintf(f, sizeof(f), "http.%s", key);
+        rc = field_err(err, file, f, "unknown field");
+        goto cleanup;
     }
     rc = get_uint(&u, h, "port", 8080, 1024, 65535, file, "http", err);
     if (rc < 0)
