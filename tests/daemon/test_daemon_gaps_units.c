@@ -7,17 +7,8 @@
 
 #include "daemon.h"
 #include "sql_kind.h"
+#include "config_t.h"
 #include "t.h"
-
-static pr_config *parse_ok(const char *text)
-{
-    pr_config *c = NULL;
-    pr_error err = { 0 };
-    int rc = pr_config_parse(&c, text, strlen(text), "/etc/proctor/proctor.json", &err);
-    if (rc != 0)
-        T_FAIL("config rejected: %s", err.msg);
-    return c;
-}
 
 /* A reload keeps the bucket of every token whose string is unchanged, clamped to the new
  * burst; new tokens start full. */
@@ -157,15 +148,6 @@ static void test_callback_record(void)
     }
     (void)unlink(path);
     (void)rmdir(dir);
-}
-
-static void parse_bad(const char *text, const char *needle)
-{
-    pr_config *c = NULL;
-    pr_error err = { 0 };
-    T_TRUE(pr_config_parse(&c, text, strlen(text), "x.json", &err) < 0);
-    T_NULL(c);
-    T_CONTAINS(err.msg, needle);
 }
 
 /* The "postgres" key: defaults, and messages that name the field. */

@@ -4,27 +4,8 @@
 
 #include "daemon.h"
 #include "proctor/report.h"
+#include "config_t.h"
 #include "t.h"
-
-static pr_config *parse_ok(const char *text)
-{
-    pr_config *c = NULL;
-    pr_error err = { 0 };
-    int rc = pr_config_parse(&c, text, strlen(text), "/etc/proctor/proctor.json", &err);
-    if (rc != 0)
-        T_FAIL("config rejected: %s", err.msg);
-    return c;
-}
-
-static void parse_bad(const char *text, const char *needle)
-{
-    pr_config *c = NULL;
-    pr_error err = { 0 };
-    int rc = pr_config_parse(&c, text, strlen(text), "x.json", &err);
-    T_TRUE(rc < 0);
-    T_NULL(c);
-    T_CONTAINS(err.msg, needle);
-}
 
 static void test_config(void)
 {
