@@ -14,11 +14,23 @@ static void serve_usage(FILE *f)
     (void)fputs(
         "usage: proctor serve [--config FILE]\n"
         "\n"
-        "Run the grading daemon: spool directory, HTTP API and git watch on one event loop.\n"
+        "Run the grading daemon: spool directory, HTTP API and git watch on one event loop,\n"
+        "which also watches every sandbox and enforces its limits as timers; `workers` jobs\n"
+        "grade at once on the threadpool.\n"
         "FILE defaults to ./proctor.json; see proctor.example.json for every key, and\n"
         "proctor.redis.example.json for several daemons sharing one queue in Redis (\"queue\").\n"
+        "\n"
+        "Three ways in, one queue:\n"
+        "  - drop {\"repo\", \"ref\", \"challenge\", \"candidate\"} as SPOOL/incoming/NAME.json\n"
+        "    (write elsewhere, then rename); the report lands in SPOOL/reports/ID.json;\n"
+        "  - curl -X POST HOST/v1/submissions -H 'Authorization: Bearer TOKEN' -d '{...}'\n"
+        "    -> 202 {\"id\"}; then GET /v1/submissions/ID for status and report;\n"
+        "  - \"watch\": every new commit on a watched branch becomes a job.\n"
+        "GET /healthz and /metrics need no token. Logs are JSON lines on stderr\n"
+        "(PROCTOR_LOG=debug|info|warn|error).\n"
         "Signals: SIGTERM/SIGINT stop gracefully (grace_s), SIGHUP reloads tokens and "
-        "challenges.\n",
+        "challenges.\n"
+        "kill -9 loses nothing: jobs left in SPOOL/running/ are requeued at the next start.\n",
         f);
 }
 
