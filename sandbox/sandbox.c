@@ -870,7 +870,8 @@ uint64_t sbx_proc_rss_kb(const sbx_proc *p)
 
 void sbx_proc_kill(sbx_proc *p)
 {
-    if (p)
+    /* A box already seen to end keeps its own verdict (an exit status is not "killed"). */
+    if (p && !atomic_load(&p->ended))
         kill_box(p, -1);
 }
 

@@ -129,7 +129,8 @@ int sbx_proc_netns_fd(const sbx_proc *p);
 uint64_t sbx_proc_cpu_us(const sbx_proc *p);
 /** Current resident memory of the box in KiB (cgroup). */
 uint64_t sbx_proc_rss_kb(const sbx_proc *p);
-/** Kills the whole box (every process in it). Idempotent. */
+/** Kills the whole box (every process in it). Idempotent; a no-op once the box is seen to have
+ * ended (sbx_proc_ended), so its verdict stays the program's own. */
 void sbx_proc_kill(sbx_proc *p);
 /** Waits for the box to end while enforcing its limits (wall, CPU, memory), then fills out.
  * Returns 0 or < 0 as sbx_run does. Call once. Blocks. */

@@ -574,6 +574,7 @@ typedef struct server {
     uint64_t start_ms;
     uint64_t spawned_ns;
     bool up;
+    bool restart_due; /* an instance ended (or stopped answering): the next start is a restart */
     int restarts;
     char ended[256]; /* how an earlier instance ended, for messages */
     uint64_t peak_rss_kb;
@@ -996,18 +997,27 @@ static void job_close(job *j)
 
 /* Makes sure a healthy server is running: checks it, restarts it when it stopped answering
  * (at most HTTP_MAX_RESTARTS times). why explains a server that is not up. */
+/* Stops the current instance and records how it ended (a limit the event loop enforced while it
+ * served, a crash, a forbidden call) for the messages of this test and the next ones. */
+static void note_server_end(job *j, const char *how)
+{
+    sbx_result res;
+    server_stop(j, &res);
+    const char *detail = res.violation[0] ? res.violation : res.message;
+    (void)snprintf(j->srv.ended, sizeof(j->srv.ended), "%s: %s%s%s%.120s%s", how,
+                   sbx_verdict_name(res.verdict), detail[0] ? " (" : "",
+                   res.violation[0] ? "syscall " : "", detail, detail[0] ? ")" : "");
+    j->srv.restart_due = true;
+}
+
 static int ensure_server(job *j, pr_buf *why, pr_error *err)
 {
     if (j->srv.up && !sbx_proc_ended(j->srv.p) && health_ok(j, 2000))
         return 0;
-    if (j->srv.p) {
-        sbx_result res;
-        server_stop(j, &res);
-        (void)snprintf(j->srv.ended, sizeof(j->srv.ended),
-                       "the server stopped answering its health check and was restarted "
-                       "(it ended with %s%s%s)",
-                       sbx_verdict_name(res.verdict), res.violation[0] ? ", syscall " : "",
-                       res.violation);
+    if (j->srv.p)
+        note_server_end(j, "the server stopped answering its health check and was restarted");
+    if (j->srv.restart_due) {
+        j->srv.restart_due = false;
         if (j->srv.restarts >= HTTP_MAX_RESTARTS) {
             pr_buf_clear(why);
             (void)pr_buf_printf(why,
@@ -1269,10 +1279,20 @@ static int grade_all(worker_args *a)
             j->srv.peak_rss_kb = o->res.max_rss_kb;
         o->verdict = passed ? "AC" : "WA";
         o->points = passed ? 1 : 0;
-        if (!passed && !health_ok(j, 1000))
-            (void)pr_buf_puts(&o->msg, " (the server stopped answering during this test; it is "
-                                       "restarted for the next one)");
-        else if (!passed && j->srv.ended[0])
+        if (!passed && (sbx_proc_ended(j->srv.p) || !health_ok(j, 1000))) {
+            /* Gone or not answering: if its box ended (a limit the event loop enforced while it
+             * served, a crash, a forbidden call) say how. The loop notices an end within
+             * milliseconds of the connection closing. */
+            for (int k = 0; k < 50 && !sbx_proc_ended(j->srv.p); k++) {
+                struct timespec ts = { 0, 10 * 1000000L };
+                (void)nanosleep(&ts, NULL);
+            }
+            note_server_end(j, sbx_proc_ended(j->srv.p)
+                                   ? "the server ended during this test"
+                                   : "the server stopped answering during this test and was "
+                                     "stopped");
+            (void)pr_buf_printf(&o->msg, " (%s; it is restarted for the next one)", j->srv.ended);
+        } else if (!passed && j->srv.ended[0])
             (void)pr_buf_printf(&o->msg, " (note: %s)", j->srv.ended);
     }
     if (need_load) {

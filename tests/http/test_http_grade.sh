@@ -73,10 +73,32 @@ crash, after = r["tests"]
 print(crash["verdict"], crash["message"][:300])
 print(after["verdict"], after["message"][:300])
 assert crash["verdict"] == "WA" and "connection closed" in crash["message"], crash
-assert "the server stopped answering during this test" in crash["message"], crash
+# The event loop saw the server's box end: the message says how (exit status 1).
+assert "the server ended during this test: RE (exit status 1)" in crash["message"], crash
 assert after["verdict"] == "AC", after
 assert r["metrics"]["http"]["restarts"] == 1
 PYEOF
+
+echo "== 2c. a server over its CPU limit is stopped while it serves (the loop's limit timer)"
+mkrepo "$fx/hog" "$tmp/hog"
+start=$(date +%s)
+"$PROCTOR" grade "$fx/hogpack" "$tmp/hog" -o "$tmp/hog.json" 2>"$tmp/hog.log" ||
+    { cat "$tmp/hog.log"; fail "grade hog"; }
+$PY - "$tmp/hog.json" <<'PYEOF' || fail "hog report"
+import json, re, sys
+r = json.load(open(sys.argv[1]))
+burn, after = r["tests"]
+print(burn["verdict"], burn["message"][:300])
+print(after["verdict"], after["message"][:300])
+# The request would wait 30 s (request timeout 20 s): only the CPU limit ends it early.
+assert burn["verdict"] == "WA" and "connection closed" in burn["message"], burn
+# (the python runtime scales the pack's 1500 ms by its factor)
+assert re.search(r"the server ended during this test: TLE \(CPU time limit of [0-9]+ ms\)",
+                 burn["message"]), burn
+assert after["verdict"] == "AC", after
+assert r["metrics"]["http"]["restarts"] == 1
+PYEOF
+[ $(( $(date +%s) - start )) -lt 19 ] || fail "the CPU hog was not stopped before the request timeout"
 
 echo "== 3. inventory-api solutions land in their ranges (shortened load)"
 cp -r "$PR_SOURCE_DIR/challenges/inventory-api" "$tmp/pack"
