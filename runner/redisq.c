@@ -31,13 +31,15 @@
 #define JOB_TEXT_MAX    ((size_t)64 * 1024)
 #define REPORT_TEXT_MAX ((size_t)32 << 20)
 #define NAME_MAX_LEN    200
-#define POLL_MS         200u  /* how often free workers ask the stream for entries */
+#define BLOCK_MS        5000u /* a blocking read of new entries waits this long at most */
 #define STATUS_MS       2000u /* stream length probe, doubling as a liveness check */
 #define HUNG_MS         8000u /* a connection with a command unanswered this long is dropped */
-#define CONNECT_MS      5000u /* connection attempts give up after this */
-#define BACKOFF_MIN_MS  200u
-#define BACKOFF_MAX_MS  5000u
-#define FLUSH_MS        3000u /* at exit, replies still due are awaited this long */
+/* The read connection waits BLOCK_MS by design; past this it is dropped as hung. */
+#define READ_HUNG_MS   (BLOCK_MS + 3000u)
+#define CONNECT_MS     5000u /* connection attempts give up after this */
+#define BACKOFF_MIN_MS 200u
+#define BACKOFF_MAX_MS 5000u
+#define FLUSH_MS       3000u /* at exit, replies still due are awaited this long */
 
 /* ---- configuration ---- */
 
@@ -224,6 +226,22 @@ typedef struct taken_entry {
 
 typedef struct rq_events rq_events;
 
+/* One connection to Redis. The daemon holds two, to the same address with the same AUTH: the
+ * command connection (everything but the blocking read) and the read connection, used only
+ * for XREADGROUP ... BLOCK, which stalls its connection until entries come or it times out. */
+typedef struct rq_conn {
+    struct pr_redisq *q;
+    const char *role;      /* "command" or "read", in the log lines */
+    bool blocking;         /* the read connection */
+    redisAsyncContext *ac; /* NULL while disconnected */
+    bool connected;        /* the connection is up */
+    bool up;               /* authenticated (the command connection: and the group exists) */
+    bool down_logged;      /* the outage is logged once */
+    uint64_t connect_started_ns;
+    unsigned backoff_ms;
+    uv_timer_t t_conn;
+} rq_conn;
+
 struct pr_redisq {
     pr_daemon *d;
     uv_loop_t *loop;
@@ -234,16 +252,15 @@ struct pr_redisq {
     char *k_jobs, *k_reports;  /* S:jobs, S:reports */
     char taken_dir[4096];
     uint64_t claim_idle_ms;
-    redisAsyncContext *ac; /* NULL while disconnected */
-    bool connected;        /* the connection is up (ready also needs the group) */
-    bool ready;
+    rq_conn cmd, rd;
+    bool ready; /* the command connection is up and the group exists */
     bool closing;
-    bool down_logged; /* the outage is logged once */
-    uint64_t connect_started_ns;
-    unsigned backoff_ms;
-    uv_timer_t t_conn, t_poll, t_claim, t_beat, t_status;
-    int open_timers;
-    bool reading;  /* an XREADGROUP / XAUTOCLAIM is outstanding */
+    uv_timer_t t_claim, t_beat, t_status;
+    uv_prepare_t p_stop; /* notices the daemon stopping: the blocking read is cancelled */
+    int open_handles;
+    bool reading; /* an XAUTOCLAIM is outstanding (command connection) */
+    bool blocked; /* a blocking XREADGROUP is outstanding (read connection) */
+    uint64_t blocked_sent_ns;
     size_t taking; /* entries received, being checked before they run */
     char claim_cursor[48];
     /* Jobs of spool/incoming whose XADD is outstanding. */
@@ -262,7 +279,7 @@ struct rq_events {
     int events;
 };
 
-static void schedule_connect(pr_redisq *q);
+static void schedule_connect(rq_conn *cn);
 static void poll_stream(pr_redisq *q);
 static void read_own_pending(pr_redisq *q);
 
@@ -270,7 +287,7 @@ static bool free_slot(const pr_redisq *q, size_t *n)
 {
     const pr_daemon *d = q->d;
     size_t busy = d->nrunning + d->q_len + q->taking;
-    if (d->stopping || !q->ready || busy >= (size_t)d->cfg->workers)
+    if (d->stopping || q->closing || !q->ready || busy >= (size_t)d->cfg->workers)
         return false;
     *n = (size_t)d->cfg->workers - busy;
     return true;
@@ -360,17 +377,30 @@ static int ev_attach(redisAsyncContext *ac, uv_loop_t *loop)
 
 /* ---- commands ---- */
 
-/* Sends one command; argv strings are NUL-terminated unless lens is given. Returns 0, or -1
- * when there is no connection (fn is then not called). */
-static int rq_cmd(pr_redisq *q, redisCallbackFn *fn, void *priv, int argc, const char **argv,
-                  const size_t *lens)
+/* Sends one command on a connection; argv strings are NUL-terminated unless lens is given.
+ * Returns 0, or -1 when there is no connection (fn is then not called). */
+static int conn_cmd(rq_conn *cn, redisCallbackFn *fn, void *priv, int argc, const char **argv,
+                    const size_t *lens)
 {
     size_t l[16];
-    if (!q->ac || !q->connected || argc > 16)
+    if (!cn->ac || !cn->connected || argc > 16)
         return -1;
     for (int i = 0; i < argc; i++)
         l[i] = lens ? lens[i] : strlen(argv[i]);
-    return redisAsyncCommandArgv(q->ac, fn, priv, argc, argv, l) == REDIS_OK ? 0 : -1;
+    return redisAsyncCommandArgv(cn->ac, fn, priv, argc, argv, l) == REDIS_OK ? 0 : -1;
+}
+
+/* A command on the command connection. */
+static int rq_cmd(pr_redisq *q, redisCallbackFn *fn, void *priv, int argc, const char **argv,
+                  const size_t *lens)
+{
+    return conn_cmd(&q->cmd, fn, priv, argc, argv, lens);
+}
+
+/* The queue of a connection's callback (ac->data is its rq_conn). */
+static pr_redisq *ac_queue(const redisAsyncContext *ac)
+{
+    return ((const rq_conn *)ac->data)->q;
 }
 
 static bool reply_is(const redisReply *r, int type)
@@ -387,54 +417,63 @@ static void log_reply_error(const char *what, const redisReply *r)
 
 /* ---- connection ---- */
 
-static void drop_connection(pr_redisq *q, const char *why)
+static void drop_connection(rq_conn *cn, const char *why)
 {
-    if (!q->ac)
+    if (!cn->ac)
         return;
-    redisAsyncContext *ac = q->ac;
-    bool was_connected = q->connected;
-    pr_dlog("warn", "queue.connection_dropped", json_pack("{s:s}", "reason", why));
+    redisAsyncContext *ac = cn->ac;
+    bool was_connected = cn->connected;
+    pr_dlog("warn", "queue.connection_dropped",
+            json_pack("{s:s,s:s}", "connection", cn->role, "reason", why));
     /* Pending callbacks run now with no reply; on_disconnect follows for a live connection. */
     redisAsyncFree(ac);
-    if (!was_connected && q->ac == ac) {
-        q->ac = NULL;
-        schedule_connect(q);
+    if (!was_connected && cn->ac == ac) {
+        cn->ac = NULL;
+        schedule_connect(cn);
     }
 }
 
 static void on_disconnect(const redisAsyncContext *ac, int status)
 {
-    pr_redisq *q = ac->data;
-    if (!q || q->ac != ac)
+    rq_conn *cn = ac->data;
+    if (!cn || cn->ac != ac)
         return;
-    q->ac = NULL;
-    q->connected = false;
-    q->ready = false;
-    q->reading = false;
-    q->probe_sent_ns = 0;
-    if (!q->closing) {
+    pr_redisq *q = cn->q;
+    cn->ac = NULL;
+    cn->connected = false;
+    cn->up = false;
+    if (cn->blocking) {
+        q->blocked = false;
+    } else {
+        q->ready = false;
+        q->reading = false;
+        q->probe_sent_ns = 0;
+    }
+    if (!q->closing && !(cn->blocking && q->d->stopping)) {
         pr_dlog("warn", "queue.disconnected",
-                json_pack("{s:s}", "message", status == REDIS_OK ? "closed" : ac->errstr));
-        q->down_logged = true;
-        schedule_connect(q);
+                json_pack("{s:s,s:s}", "connection", cn->role, "message",
+                          status == REDIS_OK ? "closed" : ac->errstr));
+        cn->down_logged = true;
+        schedule_connect(cn);
     }
 }
 
 static void on_group(redisAsyncContext *ac, void *reply, void *priv)
 {
-    pr_redisq *q = ac->data;
+    pr_redisq *q = ac_queue(ac);
     const redisReply *r = reply;
     (void)priv;
     if (!r || q->closing)
         return;
     if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "BUSYGROUP", 9) != 0) {
         pr_dlog("error", "queue.group_failed", json_pack("{s:s}", "message", r->str));
-        drop_connection(q, "XGROUP CREATE failed");
+        drop_connection(&q->cmd, "XGROUP CREATE failed");
         return;
     }
+    q->cmd.up = true;
     q->ready = true;
-    q->backoff_ms = 0;
-    q->down_logged = false;
+    q->cmd.backoff_ms = 0;
+    q->cmd.down_logged = false;
     pr_dlog("info", "queue.connected",
             json_pack("{s:s,s:s,s:s}", "stream", q->stream, "group", q->group, "consumer",
                       q->consumer));
@@ -454,94 +493,128 @@ static void create_group(pr_redisq *q)
 {
     const char *argv[] = { "XGROUP", "CREATE", q->stream, q->group, "0", "MKSTREAM" };
     if (rq_cmd(q, on_group, NULL, 6, argv, NULL) < 0)
-        drop_connection(q, "XGROUP CREATE not sent");
+        drop_connection(&q->cmd, "XGROUP CREATE not sent");
+}
+
+/* Authenticated (or no AUTH): the command connection makes sure the group exists; the read
+ * connection starts reading once the command connection is ready too. */
+static void conn_up(rq_conn *cn)
+{
+    pr_redisq *q = cn->q;
+    if (!cn->blocking) {
+        create_group(q);
+        return;
+    }
+    cn->up = true;
+    cn->backoff_ms = 0;
+    cn->down_logged = false;
+    pr_dlog("info", "queue.read_connected", json_pack("{s:s}", "consumer", q->consumer));
+    poll_stream(q);
 }
 
 static void on_auth(redisAsyncContext *ac, void *reply, void *priv)
 {
-    pr_redisq *q = ac->data;
+    rq_conn *cn = ac->data;
     const redisReply *r = reply;
     (void)priv;
-    if (!r || q->closing)
+    if (!r || cn->q->closing)
         return;
     if (r->type == REDIS_REPLY_ERROR) {
         /* Redis's message names the problem, never the secret. */
         pr_dlog("error", "queue.auth_failed",
-                json_pack("{s:s%}", "message", r->str, (size_t)r->len));
-        drop_connection(q, "AUTH refused");
+                json_pack("{s:s,s:s%}", "connection", cn->role, "message", r->str, (size_t)r->len));
+        drop_connection(cn, "AUTH refused");
         return;
     }
-    create_group(q);
+    conn_up(cn);
 }
 
 static void on_connect(const redisAsyncContext *cac, int status)
 {
-    pr_redisq *q = cac->data;
-    if (!q || q->ac != cac)
+    rq_conn *cn = cac->data;
+    if (!cn || cn->ac != cac)
         return;
+    pr_redisq *q = cn->q;
     if (status != REDIS_OK) {
         /* hiredis frees the context after this callback. */
-        q->ac = NULL;
-        if (!q->down_logged && !q->closing)
+        cn->ac = NULL;
+        /* The command connection speaks for both: the read one fails alike. */
+        if (!cn->down_logged && !q->closing && !cn->blocking)
             pr_dlog("warn", "queue.unreachable", json_pack("{s:s}", "message", cac->errstr));
-        q->down_logged = true;
+        cn->down_logged = true;
         if (!q->closing)
-            schedule_connect(q);
+            schedule_connect(cn);
         return;
     }
-    q->connected = true;
+    cn->connected = true;
     if (q->password) {
         const char *argv[] = { "AUTH", q->username ? q->username : q->password, q->password };
-        if (rq_cmd(q, on_auth, NULL, q->username ? 3 : 2, argv, NULL) < 0)
-            drop_connection(q, "AUTH not sent");
+        if (conn_cmd(cn, on_auth, NULL, q->username ? 3 : 2, argv, NULL) < 0)
+            drop_connection(cn, "AUTH not sent");
         return;
     }
-    create_group(q);
+    conn_up(cn);
 }
 
-static void connect_now(pr_redisq *q)
+static void connect_now(rq_conn *cn)
 {
-    if (q->ac || q->closing)
+    pr_redisq *q = cn->q;
+    if (cn->ac || q->closing || (cn->blocking && q->d->stopping))
         return;
     redisAsyncContext *ac =
         q->unix_path ? redisAsyncConnectUnix(q->unix_path) : redisAsyncConnect(q->host, q->port);
     if (!ac) {
-        schedule_connect(q);
+        schedule_connect(cn);
         return;
     }
     if (ac->err) {
-        if (!q->down_logged)
+        if (!cn->down_logged && !cn->blocking)
             pr_dlog("warn", "queue.unreachable", json_pack("{s:s}", "message", ac->errstr));
-        q->down_logged = true;
+        cn->down_logged = true;
         redisAsyncFree(ac);
-        schedule_connect(q);
+        schedule_connect(cn);
         return;
     }
     if (ev_attach(ac, q->loop) < 0) {
         redisAsyncFree(ac);
-        schedule_connect(q);
+        schedule_connect(cn);
         return;
     }
-    ac->data = q;
-    q->ac = ac;
-    q->connect_started_ns = pr_now_ns();
+    ac->data = cn;
+    cn->ac = ac;
+    cn->connect_started_ns = pr_now_ns();
     (void)redisAsyncSetConnectCallback(ac, on_connect);
     (void)redisAsyncSetDisconnectCallback(ac, on_disconnect);
 }
 
 static void on_conn_timer(uv_timer_t *t)
 {
-    connect_now(t->data);
+    pr_redisq *q = t->data;
+    connect_now(t == &q->rd.t_conn ? &q->rd : &q->cmd);
 }
 
-static void schedule_connect(pr_redisq *q)
+static void schedule_connect(rq_conn *cn)
 {
-    if (q->closing)
+    if (cn->q->closing || (cn->blocking && cn->q->d->stopping))
         return;
-    q->backoff_ms = q->backoff_ms ? q->backoff_ms * 2 : BACKOFF_MIN_MS;
-    if (q->backoff_ms > BACKOFF_MAX_MS)
-        q->backoff_ms = BACKOFF_MAX_MS;
-    (void)uv_timer_start(&q->t_conn, on_conn_timer, q->backoff_ms, 0);
+    cn->backoff_ms = cn->backoff_ms ? cn->backoff_ms * 2 : BACKOFF_MIN_MS;
+    if (cn->backoff_ms > BACKOFF_MAX_MS)
+        cn->backoff_ms = BACKOFF_MAX_MS;
+    (void)uv_timer_start(&cn->t_conn, on_conn_timer, cn->backoff_ms, 0);
+}
+
+/* Closes a connection for good (the daemon stops): pending callbacks run now with no reply. */
+static void close_conn(rq_conn *cn)
+{
+    (void)uv_timer_stop(&cn->t_conn);
+    if (!cn->ac)
+        return;
+    /* A live connection's on_disconnect runs inside and clears cn->ac; a connecting one's
+     * does not run. */
+    redisAsyncFree(cn->ac);
+    cn->ac = NULL;
+    cn->connected = false;
+    cn->up = false;
 }
 
 /* ---- the taken set ---- */
@@ -827,6 +900,8 @@ static void on_job_for_done(redisAsyncContext *ac, void *reply, void *priv)
 
 void pr_redisq_finished(pr_redisq *q, const char *id)
 {
+    /* A worker is free (whether or not the job came from the stream). */
+    poll_stream(q);
     taken_entry *e = taken_find(q, id);
     if (!e || e->finishing || !q->ready)
         return;
@@ -956,6 +1031,7 @@ static void on_report_exists(redisAsyncContext *ac, void *reply, void *priv)
         }
     }
     take_free(t);
+    poll_stream(q); /* the entry is running, or let go: either way taking went down */
 }
 
 /* One entry: [entry-id, [field, value, ...]] (the fields are nil for a deleted entry). */
@@ -1028,22 +1104,25 @@ static void take_entry(pr_redisq *q, const redisReply *e, bool reclaimed)
     q->taking++;
 }
 
-/* priv is NULL for new entries (">"), OWN_PENDING for this consumer's own pending ones. */
-static char own_pending_tag;
+/* priv is BLOCKING for new entries (">", the read connection), OWN_PENDING for this
+ * consumer's own pending ones (the command connection). */
+static char own_pending_tag, blocking_tag;
 #define OWN_PENDING ((void *)&own_pending_tag)
+#define BLOCKING    ((void *)&blocking_tag)
 
 static void on_xreadgroup(redisAsyncContext *ac, void *reply, void *priv)
 {
-    pr_redisq *q = ac->data;
+    pr_redisq *q = ac_queue(ac);
     const redisReply *r = reply;
-    if (priv != OWN_PENDING)
-        q->reading = false;
+    if (priv == BLOCKING)
+        q->blocked = false;
     if (!r || q->closing)
         return;
     if (r->type == REDIS_REPLY_ERROR) {
+        /* Not read again at once: the status timer tries again (no loop of errors). */
         log_reply_error("XREADGROUP", r);
         if (strncmp(r->str, "NOGROUP", 7) == 0)
-            drop_connection(q, "the consumer group is gone; it is created again");
+            drop_connection(&q->cmd, "the consumer group is gone; it is created again");
         return;
     }
     if (priv == OWN_PENDING && reply_is(r, REDIS_REPLY_ARRAY) && r->elements == 1 &&
@@ -1061,6 +1140,11 @@ static void on_xreadgroup(redisAsyncContext *ac, void *reply, void *priv)
         for (size_t i = 0; i < st->element[1]->elements; i++)
             take_entry(q, st->element[1]->element[i], false);
     }
+    /* Entries, or nil after BLOCK_MS: the next read while workers are still free. Entries
+     * delivered while the daemon stops are not started (on_report_exists); they stay pending
+     * and are reclaimed. */
+    if (priv == BLOCKING)
+        poll_stream(q);
 }
 
 /* Entries delivered to this consumer name and never acknowledged: taken and not finished
@@ -1073,29 +1157,47 @@ static void read_own_pending(pr_redisq *q)
     (void)rq_cmd(q, on_xreadgroup, OWN_PENDING, 9, argv, NULL);
 }
 
+/* New entries are taken by a blocking read on the read connection: one outstanding at most,
+ * sent only while a worker is free, answered as soon as an entry comes (or with nil after
+ * BLOCK_MS, when it is sent again). Called whenever a worker may have become free: at
+ * (re)connection, after each reply, when a job finishes or an entry is let go, and by the
+ * status timer as a safety net (it sends nothing while a read is outstanding). */
 static void poll_stream(pr_redisq *q)
 {
     size_t n;
-    if (q->reading || !free_slot(q, &n))
+    if (q->blocked || !q->rd.up || !free_slot(q, &n))
         return;
-    char count[24];
+    char count[24], block[24];
     (void)snprintf(count, sizeof(count), "%zu", n);
-    const char *argv[] = { "XREADGROUP", "GROUP",   q->group,  q->consumer, "COUNT",
-                           count,        "STREAMS", q->stream, ">" };
-    if (rq_cmd(q, on_xreadgroup, NULL, 9, argv, NULL) == 0)
-        q->reading = true;
+    (void)snprintf(block, sizeof(block), "%u", BLOCK_MS);
+    const char *argv[] = { "XREADGROUP", "GROUP", q->group,  q->consumer, "COUNT", count,
+                           "BLOCK",      block,   "STREAMS", q->stream,   ">" };
+    if (conn_cmd(&q->rd, on_xreadgroup, BLOCKING, 11, argv, NULL) == 0) {
+        q->blocked = true;
+        q->blocked_sent_ns = pr_now_ns();
+    }
 }
 
-static void on_poll_timer(uv_timer_t *t)
+/* SIGTERM: the outstanding blocking read is cancelled (its connection closed, which Redis
+ * treats as a read that delivered nothing), so that no entry is handed to a stopping daemon
+ * during its grace period. Runs once per loop iteration until then; a comparison. */
+static void on_stop_check(uv_prepare_t *p)
 {
-    poll_stream(t->data);
+    pr_redisq *q = p->data;
+    if (!q->d->stopping)
+        return;
+    (void)uv_prepare_stop(p);
+    if (q->rd.ac)
+        pr_dlog("info", "queue.read_stopped", json_pack("{s:b}", "read_outstanding", q->blocked));
+    close_conn(&q->rd);
+    q->blocked = false;
 }
 
 /* ---- reclaim and heartbeat ---- */
 
 static void on_autoclaim(redisAsyncContext *ac, void *reply, void *priv)
 {
-    pr_redisq *q = ac->data;
+    pr_redisq *q = ac_queue(ac);
     const redisReply *r = reply;
     (void)priv;
     q->reading = false;
@@ -1219,7 +1321,8 @@ static void on_beat_timer(uv_timer_t *t)
         }
         for (int k = 0; k < argc; k++)
             lens[k] = strlen(argv[k]);
-        if (b->n == 0 || redisAsyncCommandArgv(q->ac, on_beat, b, argc, argv, lens) != REDIS_OK) {
+        if (b->n == 0 ||
+            redisAsyncCommandArgv(q->cmd.ac, on_beat, b, argc, argv, lens) != REDIS_OK) {
             pr_free(b);
             return;
         }
@@ -1230,7 +1333,7 @@ static void on_beat_timer(uv_timer_t *t)
 
 static void on_xlen(redisAsyncContext *ac, void *reply, void *priv)
 {
-    pr_redisq *q = ac->data;
+    pr_redisq *q = ac_queue(ac);
     const redisReply *r = reply;
     (void)priv;
     q->probe_sent_ns = 0;
@@ -1240,7 +1343,7 @@ static void on_xlen(redisAsyncContext *ac, void *reply, void *priv)
 
 static void on_xpending(redisAsyncContext *ac, void *reply, void *priv)
 {
-    pr_redisq *q = ac->data;
+    pr_redisq *q = ac_queue(ac);
     const redisReply *r = reply;
     (void)priv;
     if (reply_is(r, REDIS_REPLY_ARRAY) && r->elements >= 1 &&
@@ -1252,15 +1355,22 @@ static void on_status_timer(uv_timer_t *t)
 {
     pr_redisq *q = t->data;
     uint64_t now = pr_now_ns();
-    if (q->ac && !q->connected && now - q->connect_started_ns > (uint64_t)CONNECT_MS * 1000000u) {
-        drop_connection(q, "connect timed out");
-        return;
+    rq_conn *conns[] = { &q->cmd, &q->rd };
+    for (size_t i = 0; i < PR_ARRAY_LEN(conns); i++) {
+        rq_conn *cn = conns[i];
+        if (cn->ac && !cn->connected &&
+            now - cn->connect_started_ns > (uint64_t)CONNECT_MS * 1000000u)
+            drop_connection(cn, "connect timed out");
     }
+    /* The blocking read is answered within BLOCK_MS by a live Redis. */
+    if (q->blocked && now - q->blocked_sent_ns > (uint64_t)READ_HUNG_MS * 1000000u)
+        drop_connection(&q->rd, "no reply from Redis to the blocking read");
     if (!q->ready)
         return;
+    poll_stream(q);
     if (q->probe_sent_ns) {
         if (now - q->probe_sent_ns > (uint64_t)HUNG_MS * 1000000u)
-            drop_connection(q, "no reply from Redis");
+            drop_connection(&q->cmd, "no reply from Redis");
         return;
     }
     const char *xp[] = { "XPENDING", q->stream, q->group };
@@ -1464,10 +1574,10 @@ static char *join_key(const char *a, const char *b)
     return s;
 }
 
-static void timer_closed(uv_handle_t *h)
+static void handle_closed(uv_handle_t *h)
 {
     pr_redisq *q = h->data;
-    if (--q->open_timers > 0)
+    if (--q->open_handles > 0)
         return;
     pr_free(q->host);
     pr_free(q->unix_path);
@@ -1515,12 +1625,22 @@ int pr_redisq_new(pr_redisq **out, pr_daemon *d, const pr_redisq_cfg *cfg, pr_er
     q->k_jobs = q->stream ? join_key(q->stream, "jobs") : NULL;
     q->k_reports = q->stream ? join_key(q->stream, "reports") : NULL;
     (void)snprintf(q->claim_cursor, sizeof(q->claim_cursor), "0-0");
-    uv_timer_t *timers[] = { &q->t_conn, &q->t_poll, &q->t_claim, &q->t_beat, &q->t_status };
+    q->cmd.q = q;
+    q->cmd.role = "command";
+    q->rd.q = q;
+    q->rd.role = "read";
+    q->rd.blocking = true;
+    /* Every handle's data is q, for handle_closed; the connection timers find their rq_conn
+     * from it. */
+    uv_timer_t *timers[] = { &q->cmd.t_conn, &q->rd.t_conn, &q->t_claim, &q->t_beat, &q->t_status };
     for (size_t i = 0; i < PR_ARRAY_LEN(timers); i++) {
         (void)uv_timer_init(q->loop, timers[i]);
         timers[i]->data = q;
-        q->open_timers++;
+        q->open_handles++;
     }
+    (void)uv_prepare_init(q->loop, &q->p_stop);
+    q->p_stop.data = q;
+    q->open_handles++;
     int rc = 0;
     if ((!q->host && !q->unix_path) || (cfg->password && !q->password) ||
         (cfg->username && !q->username) || !q->stream || !q->group || !q->consumer || !q->k_jobs ||
@@ -1546,15 +1666,16 @@ int pr_redisq_new(pr_redisq **out, pr_daemon *d, const pr_redisq_cfg *cfg, pr_er
     uint64_t claim = q->claim_idle_ms / 2;
     if (claim < 500)
         claim = 500;
-    (void)uv_timer_start(&q->t_poll, on_poll_timer, POLL_MS, POLL_MS);
     (void)uv_timer_start(&q->t_claim, on_claim_timer, claim, claim);
     (void)uv_timer_start(&q->t_beat, on_beat_timer, beat, beat);
     (void)uv_timer_start(&q->t_status, on_status_timer, 500, STATUS_MS);
+    (void)uv_prepare_start(&q->p_stop, on_stop_check);
     pr_dlog("info", "queue.starting",
             json_pack("{s:s,s:s,s:s,s:s,s:I}", "redis", q->unix_path ? q->unix_path : q->host,
                       "stream", q->stream, "group", q->group, "consumer", q->consumer,
                       "claim_idle_s", (json_int_t)cfg->claim_idle_s));
-    connect_now(q);
+    connect_now(&q->cmd);
+    connect_now(&q->rd);
     *out = q;
     return 0;
 fail:
@@ -1591,18 +1712,20 @@ static void on_flush_tick(uv_timer_t *t)
  * seconds, the loop running. */
 static void flush_pending(pr_redisq *q)
 {
-    uv_timer_t *timers[] = { &q->t_conn, &q->t_poll, &q->t_claim, &q->t_beat, &q->t_status };
+    uv_timer_t *timers[] = { &q->cmd.t_conn, &q->rd.t_conn, &q->t_claim, &q->t_beat, &q->t_status };
     for (size_t i = 0; i < PR_ARRAY_LEN(timers); i++)
         (void)uv_timer_stop(timers[i]);
-    if (!q->ac || !q->connected || !q->ac->replies.head)
+    (void)uv_prepare_stop(&q->p_stop);
+    rq_conn *cn = &q->cmd;
+    if (!cn->ac || !cn->connected || !cn->ac->replies.head)
         return;
     /* A timer bounds each wait of the loop (a silent Redis would leave nothing to wake it). */
     (void)uv_timer_start(&q->t_status, on_flush_tick, 100, 100);
     uint64_t deadline = pr_now_ns() + (uint64_t)FLUSH_MS * 1000000u;
-    while (q->ac && q->connected && q->ac->replies.head && pr_now_ns() < deadline)
+    while (cn->ac && cn->connected && cn->ac->replies.head && pr_now_ns() < deadline)
         (void)uv_run(q->loop, UV_RUN_ONCE);
     (void)uv_timer_stop(&q->t_status);
-    if (q->ac && q->connected && q->ac->replies.head)
+    if (cn->ac && cn->connected && cn->ac->replies.head)
         pr_dlog("warn", "queue.flush_timeout",
                 json_pack("{s:s}", "message", "replies still due at exit; entries are reclaimed"));
 }
@@ -1612,17 +1735,16 @@ void pr_redisq_close(pr_redisq *q)
     if (!q || q->closing)
         return;
     q->closing = true;
+    /* The read connection first: a blocking read outstanding is cancelled, and nothing is
+     * read while the last replies are awaited. */
+    close_conn(&q->rd);
+    q->blocked = false;
     flush_pending(q);
-    if (q->ac) {
-        redisAsyncContext *ac = q->ac;
-        bool was_connected = q->connected;
-        redisAsyncFree(ac);
-        if (!was_connected)
-            q->ac = NULL;
-    }
-    q->ac = NULL;
+    close_conn(&q->cmd);
     q->ready = false;
-    uv_timer_t *timers[] = { &q->t_conn, &q->t_poll, &q->t_claim, &q->t_beat, &q->t_status };
-    for (size_t i = 0; i < PR_ARRAY_LEN(timers); i++)
-        uv_close((uv_handle_t *)timers[i], timer_closed);
+    uv_handle_t *handles[] = { (uv_handle_t *)&q->cmd.t_conn, (uv_handle_t *)&q->rd.t_conn,
+                               (uv_handle_t *)&q->t_claim,    (uv_handle_t *)&q->t_beat,
+                               (uv_handle_t *)&q->t_status,   (uv_handle_t *)&q->p_stop };
+    for (size_t i = 0; i < PR_ARRAY_LEN(handles); i++)
+        uv_close(handles[i], handle_closed);
 }

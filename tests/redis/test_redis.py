@@ -2,6 +2,7 @@
 """The shared queue in Redis Streams: real `proctor serve` daemons on loopback, a private
 redis-server started here (no persistence), real git repositories, real jobs.
 Usage: test_redis.py {share,reclaim,down}"""
+import calendar
 import json
 import os
 import shutil
@@ -146,6 +147,11 @@ def fulllog(d):
         return f.read()
 
 
+def ts_seconds(ts):
+    """A log line's "ts" (UTC, milliseconds) as a time.time() value."""
+    return calendar.timegm(time.strptime(ts[:19], "%Y-%m-%dT%H:%M:%S")) + int(ts[20:23]) / 1000
+
+
 def local_reports(d):
     return {n[:-5] for n in d.spool_files("reports")}
 
@@ -239,6 +245,31 @@ def test_share(root):
         time.sleep(0.1)
     check(redis.cmd("XLEN", STREAM) == 0, "stream length %r" % redis.cmd("XLEN", STREAM))
     check(redis.cmd("XPENDING", STREAM, "graders")[0] == 0, "pending entries")
+    # Idle daemons with free workers wait in a blocking read (XREADGROUP ... BLOCK 5000), sent
+    # again when it times out, instead of polling: over 3 idle seconds Redis completes at most
+    # a read or two per daemon (a 200 ms poll made about 15 each).
+    redis.cmd("CONFIG", "RESETSTAT")
+    time.sleep(3)
+    stats = redis.cmd("INFO", "commandstats")
+    calls = 0
+    for ln in stats.splitlines():
+        if ln.startswith("cmdstat_xreadgroup:"):
+            calls = int(ln.split("calls=")[1].split(",")[0])
+    check(calls <= 2 * 3, "XREADGROUP calls of two idle daemons over 3 s: %d" % calls)
+    blocked = [ln for ln in redis.cmd("CLIENT", "LIST").splitlines() if "cmd=xreadgroup" in ln]
+    check(len(blocked) == 2, "blocking reads outstanding: %r" % blocked)
+    # A job submitted through a is started by either daemon at once: the blocked read is
+    # answered as the entry is added (not at the next poll). Log times are milliseconds.
+    t0 = time.time()
+    st, _, j = a.submit(repo)
+    check(st == 202, "submit %d %r" % (st, j))
+    wait_report(a, j["id"])
+    taken = [json.loads(ln) for d in (a, b) for ln in fulllog(d).splitlines()
+             if '"queue.taken"' in ln and j["id"] in ln]
+    check(len(taken) == 1, "taken %r" % taken)
+    # A generous bound for the shared, sanitized CI machine (a few ms here).
+    took = ts_seconds(taken[0]["ts"]) - t0
+    check(took < 2.0, "taken %.3f s after the POST" % took)
     # A job sent twice (a daemon that died between XADD and removing its incoming file): the
     # second entry is acknowledged, not run.
     dup = ids[0]
