@@ -6,6 +6,7 @@ import calendar
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -115,7 +116,8 @@ def daemon(root, name, redis, unix=False, password=None, **over):
     if password or redis.password:
         queue["password"] = password or redis.password
     queue.update(over.pop("queue", {}))
-    return Daemon(sub, workers=1, queue=queue, **over)
+    over.setdefault("workers", 1)
+    return Daemon(sub, queue=queue, **over)
 
 
 def wait_no_sandbox(root, timeout=15):
@@ -433,6 +435,30 @@ def test_reclaim(root):
     check(redis.cmd("HEXISTS", STREAM + ":reports", jid4) == 1, "report of the last job")
     check(redis.cmd("XLEN", STREAM) == 0, "stream not drained at exit")
     check(os.listdir(os.path.join(a.spool, "redisq", "taken")) == [], "taken/ left at exit")
+
+    # SIGTERM with a job running and a worker free, whose blocking read is outstanding: the read
+    # is cancelled at once, so an entry added during the grace period is not handed to the
+    # stopping daemon (it stays in the stream, pending for nobody).
+    s = daemon(root, "s", redis, workers=2).start()
+    st, _, j = s.submit(repo)
+    check(st == 202, "submit %d" % st)
+    deadline = time.time() + 30
+    while time.time() < deadline and s.jreq("GET", "/v1/submissions/" + j["id"],
+                                            token=REV)[2].get("status") != "running":
+        time.sleep(0.05)
+    time.sleep(0.3)
+    s.send(signal.SIGTERM)
+    time.sleep(0.5)
+    late = {"id": "lateentry0001", "repo": repo, "challenge": "daemon-echo",
+            "candidate": "alice", "queued_at": "2026-01-01T00:00:00Z", "source": "api"}
+    redis.cmd("XADD", STREAM, "*", "id", late["id"], "job", json.dumps(late))
+    check(s.stop(timeout=60) == 0, "exit status")
+    check(redis.cmd("HEXISTS", STREAM + ":reports", j["id"]) == 1, "report of the running job")
+    check(redis.cmd("XLEN", STREAM) == 1, "the late entry is gone")
+    check(redis.cmd("XPENDING", STREAM, "graders")[0] == 0,
+          "the late entry was delivered to the stopping daemon")
+    check('"read_outstanding":true' in fulllog(s) and "queue.read_stopped" in fulllog(s),
+          "the blocking read was not cancelled at SIGTERM:\n" + s.logtext())
 
 
 def test_down(root):
