@@ -2,7 +2,8 @@
 #define PROCTOR_REDISQ_H
 /* The shared job queue of several `proctor serve` daemons: a Redis stream read through one
  * consumer group (DESIGN.md "Daemon", scale-out). Every accepted job is added to the stream;
- * each daemon reads entries as it has free workers, runs them through its own spool, stores
+ * each daemon reads entries as it has free workers (a blocking read on a second connection,
+ * answered as soon as an entry is added), runs them through its own spool, stores
  * the final report in Redis and acknowledges the entry. Entries of a dead daemon are reclaimed
  * (XAUTOCLAIM) after claim_idle_s. Everything runs on the daemon's libuv loop thread, through
  * hiredis's asynchronous API; nothing blocks the loop. */
@@ -67,8 +68,10 @@ void pr_redisq_http_get(pr_redisq *q, struct pr_http_conn *c, const char *id, in
 int pr_redisq_metrics(const pr_redisq *q, pr_buf *b);
 /** Entries taken by this daemon and not acknowledged yet. */
 size_t pr_redisq_taken(const pr_redisq *q);
-/** Closes the connection (pending requests get their failure callbacks now) and the timers;
- * the struct is freed once the loop has run the close callbacks. NULL-safe. */
+/** Closes both connections, the blocking read's first (pending requests get their failure
+ * callbacks now; replies still due on the command connection are awaited a few seconds
+ * before), and the timers; the struct is freed once the loop has run the close callbacks.
+ * NULL-safe. */
 void pr_redisq_close(pr_redisq *q);
 
 #endif
