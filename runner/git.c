@@ -376,16 +376,9 @@ fail:
  * open file description, so two opens of the lock file in one process exclude each other. */
 static int mirror_lock(int *fd_out, const char *lock_path, pr_error *err)
 {
-    int fd = open(lock_path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    int fd = pr_lock_file(lock_path, 0600);
     if (fd < 0)
-        return pr_error_sys(err, "open lock %s", lock_path);
-    while (flock(fd, LOCK_EX) != 0) {
-        if (errno != EINTR) {
-            int rc = pr_error_sys(err, "lock %s", lock_path);
-            pr_close(&fd);
-            return rc;
-        }
-    }
+        return pr_error_sys(err, "lock %s", lock_path);
     /* The lock file's mtime is the mirror's last use (pr_git_cache_prune). */
     (void)futimens(fd, NULL);
     *fd_out = fd;

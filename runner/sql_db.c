@@ -44,16 +44,9 @@ int pr_sql_cache_lock(const char *root, const char *key, pr_error *err)
     int n = snprintf(path, sizeof(path), "%s/%s.lock", root, key);
     if (n < 0 || (size_t)n >= sizeof(path))
         return pr_error_set(err, PR_EINVAL, "sql cache lock path too long");
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    int fd = pr_lock_file(path, 0600);
     if (fd < 0)
-        return pr_error_sys(err, "open %s", path);
-    while (flock(fd, LOCK_EX) != 0) {
-        if (errno != EINTR) {
-            int rc = pr_error_sys(err, "flock %s", path);
-            close(fd);
-            return rc;
-        }
-    }
+        return pr_error_sys(err, "lock %s", path);
     return fd;
 }
 

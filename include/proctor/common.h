@@ -45,5 +45,10 @@ int pr_mkdir_p(const char *dir);
 int pr_rm_rf(const char *path);
 /** Writes all n bytes (retrying short writes and EINTR). 0, or -1 with errno set. */
 int pr_write_all(int fd, const void *p, size_t n);
+/** Opens (creating with mode, never through a symlink) the lock file path and takes an
+ * exclusive flock on it, waiting as long as it takes. Returns the fd (O_CLOEXEC; closing it
+ * releases the lock), or -1 with errno set. flock locks belong to the open file description, so
+ * two calls in one process exclude each other too. */
+int pr_lock_file(const char *path, unsigned mode);
 
 #endif

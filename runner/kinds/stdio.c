@@ -917,9 +917,7 @@ static int prepare(prep *p, const stdio_state *s, const pr_grading *g, pr_error 
     if (!fail) {
         char lock[PATH_MAX];
         (void)fmtbuf(lock, sizeof(lock), "%s/lock", p->root);
-        lockfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
-        while (lockfd >= 0 && flock(lockfd, LOCK_EX) != 0 && errno == EINTR)
-            ;
+        lockfd = pr_lock_file(lock, 0644);
     }
     if (fail && s->checker.source) {
         p->tool_fail = pr_strdup(fail);
