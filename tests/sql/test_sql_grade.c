@@ -15,101 +15,13 @@
 #include "proctor/kind.h"
 #include "proctor/sandbox.h"
 #include "sql_internal.h"
+#include "sbx_t.h"
+#include "sql_t.h"
 #include "t.h"
-
-static pr_challenge *pack;
-static char scratch[512];
-
-static bool sandbox_works(void)
-{
-    pr_error err = { 0 };
-    if (sbx_global_init(&err) < 0) {
-        fprintf(stderr, "sbx_global_init: %s\n", err.msg);
-        return false;
-    }
-    static const char *const argv[] = { "/bin/true", NULL };
-    sbx_spec spec;
-    sbx_result res;
-    sbx_spec_init(&spec);
-    spec.argv = argv;
-    if (sbx_run(&res, &spec, &err) < 0 || res.verdict != SBX_OK) {
-        fprintf(stderr, "sandbox unavailable: %s %s\n", err.msg, res.message);
-        return false;
-    }
-    return true;
-}
-
-typedef struct graded {
-    json_t *tests;
-    json_t *metrics;
-} graded;
-
-static graded grade(const char *workdir)
-{
-    pr_error err = { 0 };
-    pr_grading g;
-    memset(&g, 0, sizeof(g));
-    g.challenge = pack;
-    g.job_id = "sql-test";
-    g.workdir = workdir;
-    g.scratch = scratch;
-    g.time_multiplier = 1.0;
-    g.parallel = 1;
-    g.slot_base = -1;
-    g.netns_fd = -1;
-    g.tests = json_array();
-    g.metrics = json_object();
-    int rc = pack->kind->grade(&g, pack->kind_state, &err);
-    if (rc != 0)
-        T_FAIL("grade %s: %d %s", workdir, rc, err.msg);
-    T_EQ_INT(json_array_size(g.tests), pack->ntests);
-    for (size_t i = 0; i < pack->ntests; i++)
-        T_EQ_STR(json_string_value(json_object_get(json_array_get(g.tests, i), "name")),
-                 pack->tests[i].name);
-    return (graded){ g.tests, g.metrics };
-}
-
-static void done(graded *r)
-{
-    json_decref(r->tests);
-    json_decref(r->metrics);
-}
-
-static json_t *test_of(const graded *r, const char *name)
-{
-    size_t i;
-    json_t *t;
-    json_array_foreach (r->tests, i, t) {
-        if (strcmp(json_string_value(json_object_get(t, "name")), name) == 0)
-            return t;
-    }
-    T_FAIL("no result for %s", name);
-    return NULL;
-}
-
-static void expect(const graded *r, const char *name, const char *verdict, const char *msg_part)
-{
-    json_t *t = test_of(r, name);
-    const char *v = json_string_value(json_object_get(t, "verdict"));
-    const char *m = json_string_value(json_object_get(t, "message"));
-    if (!v || strcmp(v, verdict) != 0 || (msg_part && (!m || !strstr(m, msg_part))))
-        T_FAIL("%s: expected %s \"%s\", got %s \"%s\"", name, verdict, msg_part ? msg_part : "",
-               v ? v : "?", m ? m : "?");
-}
 
 static double points(const graded *r, const char *name)
 {
     return json_number_value(json_object_get(test_of(r, name), "points"));
-}
-
-static double total(const graded *r)
-{
-    double sum = 0;
-    size_t i;
-    json_t *t;
-    json_array_foreach (r->tests, i, t)
-        sum += json_number_value(json_object_get(t, "points"));
-    return sum;
 }
 
 /* FNV-1a over a whole file: enough to see that not one byte changed. */
@@ -129,32 +41,6 @@ static unsigned long long file_hash(const char *path)
     }
     close(fd);
     return h;
-}
-
-static void write_text(const char *dir, const char *name, const char *text)
-{
-    char path[1024];
-    (void)snprintf(path, sizeof(path), "%s/%s", dir, name);
-    FILE *f = fopen(path, "we");
-    T_NOT_NULL(f);
-    T_TRUE(fputs(text, f) >= 0);
-    T_EQ_INT(fclose(f), 0);
-}
-
-static void copy_reference(const char *dir)
-{
-    static const char *const files[] = { "q1.sql", "q2.sql", "q3.sql", "q4.sql" };
-    T_EQ_INT(pr_mkdir_p(dir), 0);
-    T_EQ_INT(chmod(dir, 0755), 0);
-    for (size_t i = 0; i < 4; i++) {
-        char src[1100], dst[1100];
-        pr_error err = { 0 };
-        (void)snprintf(src, sizeof(src), "%s/solutions/reference/%s", pack->dir, files[i]);
-        (void)snprintf(dst, sizeof(dst), "%s/%s", dir, files[i]);
-        (void)unlink(dst);
-        if (pr_sql_copy_file(src, dst, &err) != 0)
-            T_FAIL("copy %s: %s", src, err.msg);
-    }
 }
 
 int main(void)

@@ -17,6 +17,7 @@
 #include "proctor/kind.h"
 #include "proctor/runtime.h"
 #include "proctor/sandbox.h"
+#include "sbx_t.h"
 #include "t.h"
 
 static json_t *find_test(json_t *tests, const char *name)
@@ -140,26 +141,6 @@ static void test_pack_programs(const pr_runtime *py, const char *prog, const cha
     json_decref(g.tests);
     pr_challenge_free(c);
     T_EQ_INT(pr_rm_rf(pack), 0);
-}
-
-/* True when the sandbox can run a trivial program here. */
-static bool sandbox_works(void)
-{
-    pr_error err = { 0 };
-    if (sbx_global_init(&err) < 0) {
-        fprintf(stderr, "sbx_global_init: %s\n", err.msg);
-        return false;
-    }
-    static const char *const argv[] = { "/bin/true", NULL };
-    sbx_spec spec;
-    sbx_result res;
-    sbx_spec_init(&spec);
-    spec.argv = argv;
-    if (sbx_run(&res, &spec, &err) < 0 || res.verdict != SBX_OK) {
-        fprintf(stderr, "sandbox unavailable: %s %s\n", err.msg, res.message);
-        return false;
-    }
-    return true;
 }
 
 int main(void)
