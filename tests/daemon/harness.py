@@ -110,6 +110,16 @@ def sandbox_procs(root=None):
     return out
 
 
+def wait_no_sandbox(root, timeout=15):
+    """Waits until no sandbox process of this test's root is left; fails after timeout."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if not sandbox_procs(root):
+            return
+        time.sleep(0.2)
+    fail("sandbox processes left: %r" % sandbox_procs(root))
+
+
 class Daemon:
     def __init__(self, root, **over):
         self.root = root

@@ -14,7 +14,7 @@ import threading
 import time
 
 from harness import (ALICE, BOB, LIMITED, REV, SECRET, SUB, Daemon, check, fail, git, make_repo,
-                     main, sandbox_procs)
+                     main, wait_no_sandbox)
 
 
 class CallbackSink:
@@ -354,15 +354,6 @@ def job_mounts(root):
     """Job directories of this test still mounted (the pipeline mounts a tmpfs per job)."""
     with open("/proc/self/mountinfo") as f:
         return [line.split()[4] for line in f if root in line.split()[4]]
-
-
-def wait_no_sandbox(root, timeout=15):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if not sandbox_procs(root):
-            return
-        time.sleep(0.2)
-    fail("sandbox processes left: %r" % sandbox_procs(root))
 
 
 def test_crash(root):

@@ -15,7 +15,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "daemon"))
 
 from harness import (ALICE, BOB, LIVE, REV, Daemon, check, fail, free_port,  # noqa: E402
-                     main, make_repo, sandbox_procs)
+                     main, make_repo, wait_no_sandbox)
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 STREAM = "proctor-test:jobs"
@@ -118,15 +118,6 @@ def daemon(root, name, redis, unix=False, password=None, **over):
     queue.update(over.pop("queue", {}))
     over.setdefault("workers", 1)
     return Daemon(sub, queue=queue, **over)
-
-
-def wait_no_sandbox(root, timeout=15):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if not sandbox_procs(root):
-            return
-        time.sleep(0.2)
-    fail("sandbox processes left: %r" % sandbox_procs(root))
 
 
 def wait_report(d, job_id, timeout=60, token=REV):
