@@ -62,13 +62,7 @@ static void on_progress(void *payload, const char *stage, const char *detail)
 /* Default cache: $XDG_CACHE_HOME/proctor, else $HOME/.cache/proctor, else /var/cache/proctor. */
 static void default_cache(char *out, size_t outsz)
 {
-    const char *x = getenv("XDG_CACHE_HOME"); /* NOLINT(concurrency-mt-unsafe): main thread */
-    const char *h = getenv("HOME");           /* NOLINT(concurrency-mt-unsafe) */
-    if (x && x[0] == '/')
-        (void)snprintf(out, outsz, "%s/proctor", x);
-    else if (h && h[0] == '/')
-        (void)snprintf(out, outsz, "%s/.cache/proctor", h);
-    else
+    if (pr_cache_home(out, outsz, "", "/var/cache/proctor") < 0)
         (void)snprintf(out, outsz, "/var/cache/proctor");
 }
 

@@ -18,19 +18,11 @@
 int pr_sql_cache_root(char *out, size_t outsz, pr_error *err)
 {
     const char *env = getenv("PROCTOR_SQL_CACHE"); /* NOLINT(concurrency-mt-unsafe) */
-    int n;
-    if (env && env[0] == '/') {
+    int n = 0;
+    if (env && env[0] == '/')
         n = snprintf(out, outsz, "%s", env);
-    } else {
-        const char *xdg = getenv("XDG_CACHE_HOME"); /* NOLINT(concurrency-mt-unsafe) */
-        const char *home = getenv("HOME");          /* NOLINT(concurrency-mt-unsafe) */
-        if (xdg && xdg[0] == '/')
-            n = snprintf(out, outsz, "%s/proctor/sql", xdg);
-        else if (home && home[0] == '/')
-            n = snprintf(out, outsz, "%s/.cache/proctor/sql", home);
-        else
-            n = snprintf(out, outsz, "/var/cache/proctor/sql");
-    }
+    else if (pr_cache_home(out, outsz, "sql", "/var/cache/proctor/sql") < 0)
+        n = -1;
     if (n < 0 || (size_t)n >= outsz)
         return pr_error_set(err, PR_EINVAL, "sql cache directory path too long");
     if (pr_mkdir_p(out) < 0)

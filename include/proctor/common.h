@@ -50,5 +50,9 @@ int pr_write_all(int fd, const void *p, size_t n);
  * releases the lock), or -1 with errno set. flock locks belong to the open file description, so
  * two calls in one process exclude each other too. */
 int pr_lock_file(const char *path, unsigned mode);
+/** The user's cache directory for proctor: $XDG_CACHE_HOME/proctor/SUB, else
+ * $HOME/.cache/proctor/SUB (absolute values only), else fallback; sub "" means proctor's own
+ * directory. Not created. 0, or PR_ELIMIT when out is too small. */
+int pr_cache_home(char *out, size_t outsz, const char *sub, const char *fallback);
 
 #endif

@@ -490,17 +490,13 @@ typedef struct prep {
 static int cache_root(char *out, size_t outsz)
 {
     const char *v = secure_getenv("PROCTOR_CACHE_DIR");
-    int n;
-    if (v && v[0] == '/')
-        n = snprintf(out, outsz, "%s/stdio", v);
-    else if ((v = secure_getenv("XDG_CACHE_HOME")) && v[0] == '/')
-        n = snprintf(out, outsz, "%s/proctor/stdio", v);
-    else if ((v = secure_getenv("HOME")) && v[0] == '/')
-        n = snprintf(out, outsz, "%s/.cache/proctor/stdio", v);
-    else
-        n = snprintf(out, outsz, "/var/tmp/proctor-stdio");
-    if (n < 0 || (size_t)n >= outsz)
+    if (v && v[0] == '/') {
+        int n = snprintf(out, outsz, "%s/stdio", v);
+        if (n < 0 || (size_t)n >= outsz)
+            return PR_ELIMIT;
+    } else if (pr_cache_home(out, outsz, "stdio", "/var/tmp/proctor-stdio") < 0) {
         return PR_ELIMIT;
+    }
     return pr_mkdir_p(out);
 }
 

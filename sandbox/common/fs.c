@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -98,4 +99,18 @@ int pr_lock_file(const char *path, unsigned mode)
         }
     }
     return fd;
+}
+
+int pr_cache_home(char *out, size_t outsz, const char *sub, const char *fallback)
+{
+    const char *v = secure_getenv("XDG_CACHE_HOME");
+    const char *sep = sub[0] ? "/" : "";
+    int n;
+    if (v && v[0] == '/')
+        n = snprintf(out, outsz, "%s/proctor%s%s", v, sep, sub);
+    else if ((v = secure_getenv("HOME")) && v[0] == '/')
+        n = snprintf(out, outsz, "%s/.cache/proctor%s%s", v, sep, sub);
+    else
+        n = snprintf(out, outsz, "%s", fallback);
+    return n < 0 || (size_t)n >= outsz ? PR_ELIMIT : 0;
 }
