@@ -42,19 +42,27 @@ struct pr_boxwatch {
     pthread_t thread;
 };
 
+/* A watcher with its own thread that is stopping closes its async handle once no box is left,
+ * which ends uv_run on that thread. */
+static void close_if_done(pr_boxwatch *w)
+{
+    (void)pthread_mutex_lock(&w->mu);
+    bool done = w->stopping && w->own && atomic_load(&w->active) == 0;
+    (void)pthread_mutex_unlock(&w->mu);
+    if (done && !uv_is_closing((uv_handle_t *)&w->async))
+        uv_close((uv_handle_t *)&w->async, NULL);
+}
+
 static void box_closed(uv_handle_t *h)
 {
     box *b = h->data;
     if (--b->open_handles > 0)
         return;
     pr_boxwatch *w = b->w;
-    (void)pthread_mutex_lock(&w->mu);
-    bool last = atomic_fetch_sub(&w->active, 1) == 1 && w->stopping && w->own;
-    (void)pthread_mutex_unlock(&w->mu);
+    atomic_fetch_sub(&w->active, 1);
     sbx_proc_watch_end(b->p);
     pr_free(b);
-    if (last && !uv_is_closing((uv_handle_t *)&w->async))
-        uv_close((uv_handle_t *)&w->async, NULL);
+    close_if_done(w);
 }
 
 static void box_step(box *b);
@@ -70,9 +78,7 @@ static void box_step(box *b)
 {
     uint64_t wait_ms = 0;
     if (sbx_proc_step(b->p, &wait_ms) == 1) {
-        if (b->poll_on)
-            (void)uv_poll_stop(&b->poll);
-        (void)uv_timer_stop(&b->timer);
+        /* uv_close stops the handles too. */
         if (b->poll_on)
             uv_close((uv_handle_t *)&b->poll, box_closed);
         uv_close((uv_handle_t *)&b->timer, box_closed);
@@ -117,7 +123,6 @@ static void on_async(uv_async_t *a)
     (void)pthread_mutex_lock(&w->mu);
     box *list = w->pending;
     w->pending = NULL;
-    bool stop = w->stopping && w->own;
     (void)pthread_mutex_unlock(&w->mu);
     while (list) {
         box *b = list;
@@ -125,8 +130,7 @@ static void on_async(uv_async_t *a)
         b->next = NULL;
         box_start(w, b);
     }
-    if (stop && atomic_load(&w->active) == 0 && !uv_is_closing((uv_handle_t *)&w->async))
-        uv_close((uv_handle_t *)&w->async, NULL);
+    close_if_done(w);
 }
 
 static bool watch_cb(void *ctx, sbx_proc *p)
